@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AutomlConfig(AppConfig):
+    name = "apps.automl"
+    label = "automl"
+    verbose_name = "AutoML"

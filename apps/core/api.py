@@ -1,0 +1,34 @@
+"""Shared API pieces: the exception handler every view goes through."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django_fsm import TransitionNotAllowed
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.exceptions import DomainError
+
+logger = logging.getLogger("maestro.api")
+
+
+def exception_handler(exc, context):
+    """Turn domain errors, Django validation errors and forbidden FSM moves into clear 4xx answers."""
+    if isinstance(exc, DomainError):
+        return Response(exc.as_data(), status=exc.status_code)
+    if isinstance(exc, TransitionNotAllowed):
+        return Response({"detail": f"This move is not allowed from the current state: {exc}"}, status=409)
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "message_dict"):
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, DjangoPermissionDenied):
+        return Response({"detail": str(exc) or "Permission denied."}, status=status.HTTP_403_FORBIDDEN)
+    return drf_exception_handler(exc, context)

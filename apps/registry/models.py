@@ -1,0 +1,109 @@
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import TimeStampedModel
+from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
+
+
+class RegisteredModel(TimeStampedModel):
+    """A named model within a project; its versions are successive trainings, one may be in production."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="registered_models")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    production_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="registered_models"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="registered_model_unique_in_project")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(TimeStampedModel):
+    """One trained model: what it was trained on, how it scored, and its hashed artifact."""
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.REGISTERED)
+    metrics = models.JSONField(default=dict, blank=True)
+    features = models.JSONField(default=list, help_text="[{name, dtype}] the model was trained on")
+    target = models.CharField(max_length=255)
+    task_type = models.CharField(max_length=16)
+    class_labels = models.JSONField(default=list, blank=True)
+    artifact = models.FileField(max_length=500)
+    artifact_sha256 = models.CharField(max_length=64)
+    artifact_size = models.BigIntegerField(null=True, blank=True)
+    job = models.ForeignKey(
+        "automl.TrainingJob", null=True, blank=True, on_delete=models.PROTECT, related_name="model_versions"
+    )
+    dataset = models.ForeignKey("projects.Dataset", on_delete=models.PROTECT, related_name="model_versions")
+    mlflow_run_id = models.CharField(max_length=64, blank=True)
+    mlflow_version = models.CharField(max_length=32, blank=True)
+    mlflow_sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.PENDING)
+    mlflow_sync_error = models.TextField(blank=True)
+    intended_use = models.TextField(blank=True)
+    limitations = models.TextField(blank=True)
+    card = models.JSONField(default=dict, blank=True)
+    card_generated_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="model_versions"
+    )
+
+    class Meta:
+        ordering = ["registered_model_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["registered_model", "version"], name="model_version_unique"),
+            models.UniqueConstraint(fields=["job"], condition=models.Q(job__isnull=False), name="one_version_per_job"),
+        ]
+        permissions = [("deploy_modelversion", "Can deploy a model version")]
+
+    def __str__(self) -> str:
+        return f"{self.registered_model.name} v{self.version}"
+
+
+class Deployment(TimeStampedModel):
+    """A change of a registered model's production version (deploy or rollback). Append-only."""
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="deployments")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="deployments")
+    previous_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=DeploymentAction.choices, default=DeploymentAction.DEPLOY)
+    deployed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deployments")
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.model_version} by {self.deployed_by}"
+
+
+class BatchPrediction(TimeStampedModel):
+    """Predictions for a whole dataset, made by a worker and stored as a CSV."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="batch_predictions")
+    dataset = models.ForeignKey("projects.Dataset", on_delete=models.PROTECT, related_name="batch_predictions")
+    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
+    result_file = models.FileField(max_length=500, blank=True)
+    n_rows = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} ({self.status})"

@@ -1,0 +1,11 @@
+"""The embedded default: one machine, no servers (SQLite, filesystem broker, local files and MLflow)."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="maestro-local-development-key-never-use-in-production")
+
+# Serve static files straight from the app folders, no collectstatic needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,54 @@
+"""Production: PostgreSQL, Redis, S3, an MLflow server; TLS in front. No secret has a default."""
+
+import sys
+
+from apps.core.secret_checks import secret_key_problem
+
+from .base import *  # noqa: F403
+from .base import DATABASES, cache_config, env, storage_config
+
+DEBUG = False
+
+# ---------------------------------------------------------------------------
+# Secrets: refuse to start with a missing, short or placeholder key
+# ---------------------------------------------------------------------------
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+_problem = secret_key_problem(SECRET_KEY)
+if _problem:
+    sys.stderr.write(
+        f"Maestro ML refuses to start: {_problem}.\n"
+        "Generate one with `python manage.py generate_secrets` or scripts/generate-secrets.sh.\n"
+    )
+    raise SystemExit(78)  # EX_CONFIG
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+
+# ---------------------------------------------------------------------------
+# Services: every one is named explicitly
+# ---------------------------------------------------------------------------
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN", default=2),
+        "max_size": env.int("DB_POOL_MAX", default=10),
+    }
+CACHES = {"default": cache_config(env.str("CACHE_URL"))}
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="s3")
+STORAGES = {
+    "default": storage_config(STORAGE_BACKEND),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# ---------------------------------------------------------------------------
+# Transport security
+# ---------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False
