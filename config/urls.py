@@ -7,6 +7,10 @@ from apps.core import views as core_views
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="docs"),
+    path("", include("apps.accounts.api.urls")),
+    path("", include("apps.projects.api.urls")),
+    path("", include("apps.automl.api.urls")),
+    path("", include("apps.registry.api.urls")),
 ]
 
 urlpatterns = [
@@ -16,4 +20,8 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api-v1"))),
+    path("", include("apps.accounts.web.urls")),
+    path("", include("apps.projects.web.urls")),
+    path("", include("apps.automl.web.urls")),
+    path("", include("apps.registry.web.urls")),
 ]

@@ -42,6 +42,8 @@ class TrainingJob(ConcurrentTransitionMixin, TimeStampedModel):
     leaderboard = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     best_model = models.CharField(max_length=255, blank=True)
+    features = models.JSONField(default=list, blank=True, help_text="[{name, dtype}] the predictor was fitted on")
+    class_labels = models.JSONField(default=list, blank=True)
     eval_metric = models.CharField(max_length=64, blank=True)
     mlflow_run_id = models.CharField(max_length=64, blank=True)
     artifact = models.FileField(max_length=500, blank=True)

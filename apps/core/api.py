@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django_fsm import TransitionNotAllowed
+from django_ratelimit.exceptions import Ratelimited
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,6 +20,10 @@ logger = logging.getLogger("maestro.api")
 
 def exception_handler(exc, context):
     """Turn domain errors, Django validation errors and forbidden FSM moves into clear 4xx answers."""
+    if isinstance(exc, Ratelimited):
+        response = Response({"detail": "Too many requests; slow down and retry later."}, status=429)
+        response["Retry-After"] = str(getattr(exc, "retry_after", 60))
+        return response
     if isinstance(exc, DomainError):
         return Response(exc.as_data(), status=exc.status_code)
     if isinstance(exc, TransitionNotAllowed):

@@ -38,3 +38,12 @@ def test_editor_needs_the_global_capability_too():
     with pytest.raises(PermissionDenied):
         check_project_access(user=plain_editor, project=project, minimum="editor", capability="automl:run")
     check_project_access(user=engineer_editor, project=project, minimum="editor", capability="automl:run")
+
+
+def test_dataset_factory_stores_a_readable_sample():
+    from apps.projects.selectors import dataset_dataframe
+    from tests.projects.factories import DatasetFactory
+
+    dataset = DatasetFactory(name="penguins")
+    frame = dataset_dataframe(dataset=dataset)
+    assert frame.shape == (dataset.n_rows, dataset.n_columns) == (344, 8)
