@@ -25,6 +25,10 @@ class TrainingJob(ConcurrentTransitionMixin, TimeStampedModel):
     registered_model_name = models.CharField(max_length=200, blank=True)
     test_size = models.FloatField(default=0.2)
     random_seed = models.PositiveIntegerField(default=0)
+    hyperparameters = models.JSONField(
+        default=dict, blank=True, help_text="Model families AutoGluon may fit ({} = the presets' choice)."
+    )
+    dataset_sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the data trained on.")
 
     # Progress
     status = FSMField(default=JobStatus.QUEUED, choices=JobStatus.choices, protected=True, db_index=True)
@@ -37,6 +41,10 @@ class TrainingJob(ConcurrentTransitionMixin, TimeStampedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requeue_count = models.PositiveSmallIntegerField(default=0, help_text="Times a lost worker's job was requeued.")
 
     # Results
     leaderboard = models.JSONField(default=list, blank=True)
@@ -44,6 +52,8 @@ class TrainingJob(ConcurrentTransitionMixin, TimeStampedModel):
     best_model = models.CharField(max_length=255, blank=True)
     features = models.JSONField(default=list, blank=True, help_text="[{name, dtype}] the predictor was fitted on")
     class_labels = models.JSONField(default=list, blank=True)
+    split = models.JSONField(default=dict, blank=True, help_text="How the data was split: rows, stratified, seed.")
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent in each step of the run.")
     eval_metric = models.CharField(max_length=64, blank=True)
     mlflow_run_id = models.CharField(max_length=64, blank=True)
     artifact = models.FileField(max_length=500, blank=True)

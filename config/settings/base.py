@@ -356,3 +356,74 @@ LOGGING = {
         "alembic": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------------------
+# Projects and datasets
+# ---------------------------------------------------------------------------
+# Largest dataset upload accepted, in bytes (default 200 MiB); larger uploads answer 413.
+DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Most columns a dataset may have; wider files answer 400.
+DATASET_MAX_COLUMNS = env.int("DATASET_MAX_COLUMNS", default=1000)
+# Rows GET datasets/{id}/preview returns by default and at most.
+DATASET_PREVIEW_DEFAULT_ROWS = env.int("DATASET_PREVIEW_DEFAULT_ROWS", default=20)
+DATASET_PREVIEW_MAX_ROWS = env.int("DATASET_PREVIEW_MAX_ROWS", default=500)
+# Uploaded files larger than this go to a temporary file on disk, never whole into memory; other
+# (non-file) form fields of a request may not exceed DATA_UPLOAD_MAX_MEMORY_SIZE together.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Folder of those temporary files (default: the system's). Dataset uploads always stream there.
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
+
+# ---------------------------------------------------------------------------
+# AutoML
+# ---------------------------------------------------------------------------
+# Time budget bounds (seconds) a job may ask for; AUTOML_MAX_TIME_BUDGET is set with Celery above.
+AUTOML_MIN_TIME_BUDGET = env.int("AUTOML_MIN_TIME_BUDGET", default=10)
+AUTOML_DEFAULT_PRESETS = env.str("AUTOML_DEFAULT_PRESETS", default="medium_quality")
+AUTOML_ALLOWED_PRESETS = env.list(
+    "AUTOML_ALLOWED_PRESETS",
+    default=["medium_quality", "good_quality", "high_quality", "best_quality", "optimize_for_deployment"],
+)
+# CPUs one AutoGluon fit may use ("auto" = all of the host's), so N jobs can share a worker host predictably.
+AUTOML_NUM_CPUS = env.str("AUTOML_NUM_CPUS", default="auto")
+# Model families and their settings AutoGluon may fit (JSON, e.g. {"GBM": {}}); empty = the presets' choice.
+# Read when a job is created and recorded on it, so the worker trains exactly what was asked.
+AUTOML_HYPERPARAMETERS = env.json("AUTOML_HYPERPARAMETERS", default={})
+AUTOML_TEST_SIZE = env.float("AUTOML_TEST_SIZE", default=0.2)
+AUTOML_RANDOM_SEED = env.int("AUTOML_RANDOM_SEED", default=0)
+AUTOML_MIN_ROWS = env.int("AUTOML_MIN_ROWS", default=20)
+# Per-job AutoGluon folders live here and are removed when the job ends.
+AUTOML_WORK_DIR = Path(env.str("AUTOML_WORK_DIR", default=str(DATA_DIR / "automl")))
+# Seconds between two progress / heartbeat writes of a running job.
+AUTOML_HEARTBEAT_INTERVAL = env.float("AUTOML_HEARTBEAT_INTERVAL", default=1.0)
+# A running job whose heartbeat is older than this lost its worker: it is requeued (up to
+# AUTOML_MAX_REQUEUES times) or failed by the periodic check.
+AUTOML_HEARTBEAT_TIMEOUT = env.int("AUTOML_HEARTBEAT_TIMEOUT", default=300)
+AUTOML_MAX_REQUEUES = env.int("AUTOML_MAX_REQUEUES", default=1)
+# Seconds a job may spend beyond its time budget (loading data, scoring, archiving, MLflow) before it is stopped.
+AUTOML_TIME_LIMIT_MARGIN = env.int("AUTOML_TIME_LIMIT_MARGIN", default=600)
+# Keep only the best model (and what it needs) in the stored predictor; the leaderboard keeps every model.
+AUTOML_KEEP_ONLY_BEST_MODEL = env.bool("AUTOML_KEEP_ONLY_BEST_MODEL", default=True)
+# New jobs one user may start (django-ratelimit rate).
+RATELIMIT_AUTOML_JOBS = env.str("RATELIMIT_AUTOML_JOBS", default="10/h")
+CELERY_BEAT_SCHEDULE["automl-fail-stale-jobs"] = {
+    "task": "apps.automl.tasks.reap_stale_training_jobs",
+    "schedule": env.float("AUTOML_STALE_CHECK_INTERVAL", default=60.0),
+    "options": {"queue": "default"},
+}
+
+# ---------------------------------------------------------------------------
+# Model registry and prediction serving
+# ---------------------------------------------------------------------------
+MLFLOW_REGISTRY_URI = env.str("MLFLOW_REGISTRY_URI", default="") or MLFLOW_TRACKING_URI
+# Loaded predictors kept in memory per web/worker process (least recently used ones are dropped).
+MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=4)
+# Verified predictor archives are extracted here, one folder per archive SHA-256.
+MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache")))
+# Rows one online prediction call may send; more go through batch predictions.
+PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
+CELERY_BEAT_SCHEDULE["registry-mlflow-sync-sweep"] = {
+    "task": "registry.sweep_mlflow_sync",
+    "schedule": env.float("REGISTRY_MLFLOW_SWEEP_INTERVAL", default=300.0),
+    "options": {"queue": "default"},
+}
