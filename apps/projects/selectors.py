@@ -1,17 +1,64 @@
-"""Reads of projects and datasets beyond one ORM line."""
+"""Reads of projects and datasets beyond one ORM line. Each is narrowed to what the user may see."""
 
 from __future__ import annotations
 
 import pandas as pd
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
-from apps.projects.models import Dataset
-from apps.projects.permissions import scope_to_visible_projects
+from apps.core.exceptions import Conflict, NotFound, ValidationError
+from apps.projects.choices import ProjectRole
+from apps.projects.models import Dataset, Project, ProjectMembership
+from apps.projects.permissions import projects_visible_to, scope_to_visible_projects
+
+
+def projects_for_user(*, user) -> QuerySet[Project]:
+    """Projects ``user`` may see, with ``n_datasets`` and ``member_role`` (their role; None for admins outside)."""
+    role = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+    return (
+        projects_visible_to(user=user)
+        .select_related("owner")
+        .annotate(n_datasets=Count("datasets", distinct=True), member_role=Subquery(role))
+        .order_by("-created_at", "-id")
+    )
+
+
+def project_get_visible(*, user, project_id) -> Project:
+    """The project ``project_id`` if ``user`` may see it; NotFound (404) otherwise, existing or not."""
+    try:
+        return projects_for_user(user=user).get(pk=int(project_id))
+    except (Project.DoesNotExist, TypeError, ValueError):
+        raise NotFound("Project not found.") from None
+
+
+def project_members(*, project: Project) -> QuerySet[ProjectMembership]:
+    """Members of ``project`` with their users, owners first."""
+    return (
+        ProjectMembership.objects.filter(project=project)
+        .select_related("user")
+        .annotate(
+            role_rank=Case(
+                When(role=ProjectRole.OWNER, then=Value(0)),
+                When(role=ProjectRole.EDITOR, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("role_rank", "user__username")
+    )
 
 
 def datasets_visible_to(*, user) -> QuerySet[Dataset]:
     """Datasets of every project ``user`` may see."""
     return scope_to_visible_projects(Dataset.objects.select_related("project"), user=user)
+
+
+def dataset_get_visible(*, user, dataset_id) -> Dataset:
+    """The dataset ``dataset_id`` if ``user`` may see its project; NotFound (404) otherwise."""
+    try:
+        return datasets_visible_to(user=user).select_related("created_by").get(pk=int(dataset_id))
+    except (Dataset.DoesNotExist, TypeError, ValueError):
+        raise NotFound("Dataset not found.") from None
 
 
 def dataset_dataframe(*, dataset: Dataset, nrows: int | None = None) -> pd.DataFrame:
@@ -24,3 +71,49 @@ def dataset_dataframe(*, dataset: Dataset, nrows: int | None = None) -> pd.DataF
             frame = pd.read_parquet(handle)
             return frame.head(nrows) if nrows is not None else frame
         return pd.read_csv(handle, nrows=nrows, encoding="utf-8")
+
+
+def preview_rows(value) -> int:
+    """The ``rows`` of a preview request: default DATASET_PREVIEW_DEFAULT_ROWS, capped at DATASET_PREVIEW_MAX_ROWS."""
+    if value in (None, ""):
+        return settings.DATASET_PREVIEW_DEFAULT_ROWS
+    try:
+        rows = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"rows must be a whole number, not {str(value)[:40]!r}.", field="rows") from None
+    if rows < 1:
+        raise ValidationError("rows must be at least 1.", field="rows")
+    return min(rows, settings.DATASET_PREVIEW_MAX_ROWS)
+
+
+def dataset_preview(*, dataset: Dataset, rows: int) -> dict:
+    """The first ``rows`` rows of a dataset as ``{columns, rows: [{column: value}], n_rows, truncated}``.
+
+    Missing cells are None; values are JSON-ready (numbers, strings, booleans, ISO dates).
+    """
+    try:
+        frame = dataset_dataframe(dataset=dataset, nrows=rows)
+    except FileNotFoundError as exc:
+        raise Conflict(str(exc)) from exc
+    columns = [str(name) for name in frame.columns]
+    frame.columns = columns
+    values = frame.astype(object).where(frame.notna(), None)
+    records = [
+        {column: _plain(value) for column, value in zip(columns, row, strict=True)}
+        for row in values.itertuples(index=False, name=None)
+    ]
+    return {
+        "dataset": dataset.pk,
+        "columns": columns,
+        "rows": records,
+        "n_rows": len(records),
+        "total_rows": dataset.n_rows,
+    }
+
+
+def _plain(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
