@@ -18,6 +18,17 @@ class RegisteredModel(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="registered_models"
     )
+    mlflow_name = models.CharField(
+        max_length=255, blank=True, help_text="Name in the MLflow model registry (unique across projects)."
+    )
+    mlflow_sync_status = models.CharField(
+        max_length=16,
+        choices=SyncStatus.choices,
+        default=SyncStatus.PENDING,
+        help_text="Whether MLflow's registered model and its 'production' alias match this row.",
+    )
+    mlflow_sync_error = models.TextField(blank=True)
+    mlflow_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -53,6 +64,14 @@ class ModelVersion(TimeStampedModel):
     limitations = models.TextField(blank=True)
     card = models.JSONField(default=dict, blank=True)
     card_generated_at = models.DateTimeField(null=True, blank=True)
+    card_inputs_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Hash of what the card was made from; a change regenerates it."
+    )
+    eval_metric = models.CharField(max_length=64, blank=True)
+    best_model = models.CharField(max_length=255, blank=True, help_text="AutoGluon's name of the best model.")
+    leaderboard = models.JSONField(default=list, blank=True)
+    mlflow_sync_attempts = models.PositiveIntegerField(default=0)
+    mlflow_synced_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="model_versions"
     )
@@ -62,6 +81,11 @@ class ModelVersion(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["registered_model", "version"], name="model_version_unique"),
             models.UniqueConstraint(fields=["job"], condition=models.Q(job__isnull=False), name="one_version_per_job"),
+            models.UniqueConstraint(
+                fields=["registered_model"],
+                condition=models.Q(status=VersionStatus.PRODUCTION),
+                name="one_production_version_per_model",
+            ),
         ]
         permissions = [("deploy_modelversion", "Can deploy a model version")]
 

@@ -418,6 +418,8 @@ CELERY_BEAT_SCHEDULE["automl-fail-stale-jobs"] = {
 MLFLOW_REGISTRY_URI = env.str("MLFLOW_REGISTRY_URI", default="") or MLFLOW_TRACKING_URI
 # Loaded predictors kept in memory per web/worker process (least recently used ones are dropped).
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=4)
+# Registered models are named "<prefix>-<id>-<name>" in MLflow's registry (shared by every project).
+MLFLOW_REGISTRY_NAME_PREFIX = env.str("MLFLOW_REGISTRY_NAME_PREFIX", default=MLFLOW_EXPERIMENT_PREFIX)
 # Verified predictor archives are extracted here, one folder per archive SHA-256.
 MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache")))
 # Rows one online prediction call may send; more go through batch predictions.

@@ -1,0 +1,327 @@
+"""Registry API: thin views that scope to the user's projects, call one service and serialize."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import FileResponse, HttpResponse
+from django.utils.text import slugify
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from apps.automl.models import TrainingJob
+from apps.core.exceptions import Conflict, NotFound, ValidationError
+from apps.projects.permissions import IsActiveUser, ProjectScopedMixin, scope_to_visible_projects
+from apps.projects.selectors import datasets_visible_to
+from apps.registry import selectors, services
+from apps.registry.api import serializers as s
+from apps.registry.cards import card_render_html, card_render_pdf
+from apps.registry.models import BatchPrediction, ModelVersion, RegisteredModel
+from apps.registry.serving import model_version_predict
+
+logger = logging.getLogger("maestro.registry")
+
+
+class RegistryView(ProjectScopedMixin, generics.GenericAPIView):
+    """Base of every registry endpoint: active users only, objects narrowed to their projects (else 404)."""
+
+    permission_classes = [IsActiveUser]
+
+
+class JSONOnlyNegotiationMixin:
+    """For endpoints answering files (card HTML/PDF, CSV): ``?format=`` is ours, not DRF's renderer switch."""
+
+    def perform_content_negotiation(self, request, force=False):
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+
+def _optional_int(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValidationError(f"'{name}' must be an integer id.", field=name) from exc
+
+
+def _prediction_response(version: ModelVersion, data: dict) -> Response:
+    result = model_version_predict(
+        version=version, instances=data["instances"], ignore_extra=data.get("ignore_extra", False)
+    )
+    body = {
+        "model_version_id": version.pk,
+        "registered_model_id": version.registered_model_id,
+        "version": version.version,
+        "predictions": result.predictions,
+    }
+    if result.probabilities is not None:
+        body["probabilities"] = result.probabilities
+        body["class_labels"] = result.class_labels
+    return Response(body)
+
+
+# ---------------------------------------------------------------------------
+# Registered models
+# ---------------------------------------------------------------------------
+@extend_schema(parameters=[OpenApiParameter("project", int, description="Only this project's models")])
+class RegisteredModelListView(RegistryView, generics.ListAPIView):
+    serializer_class = s.RegisteredModelSerializer
+
+    def get_queryset(self):
+        return selectors.registered_models_visible_to(
+            user=self.request.user, project_id=_optional_int(self.request, "project")
+        )
+
+
+class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
+    serializer_class = s.RegisteredModelSerializer
+    queryset = RegisteredModel.objects.select_related("project", "production_version").prefetch_related("versions")
+
+    @extend_schema(request=s.RegisteredModelUpdateSerializer, responses=s.RegisteredModelSerializer)
+    def patch(self, request, pk: int):
+        registered_model = self.get_object()
+        data = s.RegisteredModelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        registered_model = services.registered_model_update(
+            registered_model=registered_model, user=request.user, **data.validated_data
+        )
+        return Response(s.RegisteredModelSerializer(self.get_queryset().get(pk=registered_model.pk)).data)
+
+
+class RegisteredModelPredictView(RegistryView):
+    queryset = RegisteredModel.objects.select_related("project", "production_version__registered_model")
+    serializer_class = s.PredictSerializer
+
+    @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
+    def post(self, request, pk: int):
+        registered_model = self.get_object()
+        data = s.PredictSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = registered_model.production_version
+        if version is None:
+            raise Conflict(f"'{registered_model.name}' has no production version; deploy one first.")
+        return _prediction_response(version, data.validated_data)
+
+
+class RegisteredModelDeployView(RegistryView):
+    queryset = RegisteredModel.objects.select_related("project")
+    serializer_class = s.RegisteredModelDeploySerializer
+
+    @extend_schema(request=s.RegisteredModelDeploySerializer, responses={201: s.DeploymentSerializer})
+    def post(self, request, pk: int):
+        registered_model = self.get_object()
+        data = s.RegisteredModelDeploySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        versions = registered_model.versions.select_related("registered_model__project")
+        if "model_version_id" in data.validated_data:
+            version = versions.filter(pk=data.validated_data["model_version_id"]).first()
+        else:
+            version = versions.filter(version=data.validated_data["version"]).first()
+        if version is None:
+            raise ValidationError(f"'{registered_model.name}' has no such version.", field="model_version_id")
+        deployment = services.model_version_deploy(
+            version=version, user=request.user, comment=data.validated_data["comment"]
+        )
+        return Response(s.DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+
+class RegisteredModelRollbackView(RegistryView):
+    queryset = RegisteredModel.objects.select_related("project")
+    serializer_class = s.DeploySerializer
+
+    @extend_schema(request=s.DeploySerializer, responses={201: s.DeploymentSerializer})
+    def post(self, request, pk: int):
+        registered_model = self.get_object()
+        data = s.DeploySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deployment = services.registered_model_rollback(
+            registered_model=registered_model, user=request.user, comment=data.validated_data["comment"]
+        )
+        return Response(s.DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+
+class RegisteredModelDeploymentsView(RegistryView, generics.ListAPIView):
+    serializer_class = s.DeploymentSerializer
+
+    def get_queryset(self):
+        registered_model = generics.get_object_or_404(
+            scope_to_visible_projects(RegisteredModel.objects.all(), user=self.request.user), pk=self.kwargs["pk"]
+        )
+        return registered_model.deployments.select_related("model_version", "previous_version", "deployed_by")
+
+
+# ---------------------------------------------------------------------------
+# Model versions
+# ---------------------------------------------------------------------------
+class ModelVersionQuerysetMixin:
+    project_field = "registered_model__project"
+    queryset = ModelVersion.objects.select_related(
+        "registered_model", "registered_model__project", "dataset", "job", "created_by"
+    )
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("project", int, description="Only this project's versions"),
+        OpenApiParameter("registered_model", int, description="Only this registered model's versions"),
+    ]
+)
+class ModelVersionListView(ModelVersionQuerysetMixin, RegistryView, generics.ListAPIView):
+    serializer_class = s.ModelVersionSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset().order_by("-created_at", "-id")
+        project = _optional_int(self.request, "project")
+        if project is not None:
+            queryset = queryset.filter(registered_model__project_id=project)
+        registered_model = _optional_int(self.request, "registered_model")
+        if registered_model is not None:
+            queryset = queryset.filter(registered_model_id=registered_model)
+        return queryset
+
+
+class ModelVersionDetailView(ModelVersionQuerysetMixin, RegistryView, generics.RetrieveAPIView):
+    serializer_class = s.ModelVersionSerializer
+
+    @extend_schema(request=s.ModelVersionUpdateSerializer, responses=s.ModelVersionSerializer)
+    def patch(self, request, pk: int):
+        version = self.get_object()
+        data = s.ModelVersionUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.model_version_update(version=version, user=request.user, **data.validated_data)
+        return Response(s.ModelVersionSerializer(self.get_queryset().get(pk=version.pk)).data)
+
+    @extend_schema(responses={204: None, 409: OpenApiResponse(description="The version is deployed or depended on")})
+    def delete(self, request, pk: int):
+        services.model_version_delete(version=self.get_object(), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelVersionLineageView(ModelVersionQuerysetMixin, RegistryView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk: int):
+        return Response(selectors.model_version_lineage(version=self.get_object()))
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("format", str, enum=["json", "html", "pdf"], description="Default json")],
+    responses={
+        (200, "application/json"): OpenApiTypes.OBJECT,
+        (200, "text/html"): str,
+        (200, "application/pdf"): bytes,
+    },
+)
+class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionQuerysetMixin, RegistryView):
+    def get(self, request, pk: int):
+        version = services.model_card_refresh(version=self.get_object())
+        kind = request.query_params.get("format", "json")
+        filename = f"model-card-{slugify(version.registered_model.name)}-v{version.version}"
+        if kind == "json":
+            return Response(version.card)
+        if kind == "html":
+            return HttpResponse(card_render_html(version.card), content_type="text/html; charset=utf-8")
+        if kind == "pdf":
+            response = HttpResponse(card_render_pdf(version.card), content_type="application/pdf")
+            response["Content-Disposition"] = f'inline; filename="{filename}.pdf"'
+            return response
+        raise ValidationError(f"Unknown card format '{kind}'; use json, html or pdf.", field="format")
+
+
+class ModelVersionPredictView(ModelVersionQuerysetMixin, RegistryView):
+    serializer_class = s.PredictSerializer
+    queryset = ModelVersion.objects.select_related("registered_model", "registered_model__project")
+
+    @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
+    def post(self, request, pk: int):
+        version = self.get_object()
+        data = s.PredictSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _prediction_response(version, data.validated_data)
+
+
+class ModelVersionDeployView(ModelVersionQuerysetMixin, RegistryView):
+    serializer_class = s.DeploySerializer
+
+    @extend_schema(request=s.DeploySerializer, responses={201: s.DeploymentSerializer})
+    def post(self, request, pk: int):
+        version = self.get_object()
+        data = s.DeploySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deployment = services.model_version_deploy(version=version, user=request.user, **data.validated_data)
+        return Response(s.DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionBatchPredictionsView(ModelVersionQuerysetMixin, RegistryView):
+    serializer_class = s.BatchPredictionCreateSerializer
+
+    @extend_schema(responses=s.BatchPredictionSerializer(many=True))
+    def get(self, request, pk: int):
+        version = self.get_object()
+        batches = version.batch_predictions.all()
+        page = self.paginate_queryset(batches)
+        data = s.BatchPredictionSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=s.BatchPredictionCreateSerializer, responses={202: s.BatchPredictionSerializer})
+    def post(self, request, pk: int):
+        version = self.get_object()
+        data = s.BatchPredictionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset_id = data.validated_data["dataset_id"]
+        dataset = datasets_visible_to(user=request.user).filter(pk=dataset_id).first()
+        if dataset is None:
+            raise ValidationError(f"No dataset {dataset_id} in your projects.", field="dataset_id")
+        batch = services.batch_prediction_create(version=version, dataset=dataset, user=request.user)
+        return Response(
+            s.BatchPredictionSerializer(batch, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+# ---------------------------------------------------------------------------
+# Batch predictions
+# ---------------------------------------------------------------------------
+class BatchPredictionQuerysetMixin:
+    project_field = "model_version__registered_model__project"
+    queryset = BatchPrediction.objects.select_related("model_version", "dataset")
+
+
+class BatchPredictionDetailView(BatchPredictionQuerysetMixin, RegistryView, generics.RetrieveAPIView):
+    serializer_class = s.BatchPredictionSerializer
+
+
+class BatchPredictionDownloadView(JSONOnlyNegotiationMixin, BatchPredictionQuerysetMixin, RegistryView):
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    def get(self, request, pk: int):
+        batch = self.get_object()
+        if not batch.result_file:
+            raise Conflict(f"Batch prediction {batch.pk} is {batch.status}; it has no result yet.")
+        storage = batch.result_file.storage
+        if not storage.exists(batch.result_file.name):
+            raise NotFound(f"The result file of batch prediction {batch.pk} is missing from storage.")
+        return FileResponse(
+            storage.open(batch.result_file.name, "rb"),
+            as_attachment=True,
+            filename=f"batch-prediction-{batch.pk}.csv",
+            content_type="text/csv",
+        )
+
+
+# ---------------------------------------------------------------------------
+# AutoML jobs
+# ---------------------------------------------------------------------------
+class TrainingJobDeployView(RegistryView):
+    queryset = TrainingJob.objects.select_related("project")
+    serializer_class = s.DeploySerializer
+
+    @extend_schema(request=s.DeploySerializer, responses={201: s.DeploymentSerializer})
+    def post(self, request, pk: int):
+        job = self.get_object()
+        data = s.DeploySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deployment = services.training_job_deploy(job=job, user=request.user, **data.validated_data)
+        return Response(s.DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,125 @@
+"""Model cards: what a version is for, what it was trained on, how it scored, and who approved it.
+
+The card is a JSON document stored on the version (``ModelVersion.card``), built from its inputs;
+``card_inputs_digest`` changes whenever one of those inputs does, which triggers a rebuild. HTML is
+rendered from a Django template; the PDF is WeasyPrint's rendering of that same HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.template.loader import render_to_string
+
+from apps.registry.hooks import version_approval_history, version_feature_importances
+
+if TYPE_CHECKING:
+    from apps.registry.models import ModelVersion
+
+CARD_SCHEMA_VERSION = 1
+LEADERBOARD_ROWS = 10
+TOP_IMPORTANCES = 10
+
+
+def dataset_summary(dataset) -> dict[str, Any]:
+    """Name, hash, size and the per-column profile of a dataset, as stored at upload."""
+    columns = [
+        {key: column.get(key) for key in ("name", "dtype", "n_missing", "n_unique") if key in column}
+        for column in (dataset.columns or [])
+    ]
+    missing_cells = sum(int(column.get("n_missing") or 0) for column in columns)
+    cells = (dataset.n_rows or 0) * (dataset.n_columns or 0)
+    return {
+        "id": dataset.pk,
+        "name": dataset.name,
+        "sha256": dataset.sha256,
+        "size_bytes": dataset.size_bytes,
+        "n_rows": dataset.n_rows,
+        "n_columns": dataset.n_columns,
+        "missing_cells": missing_cells,
+        "missing_fraction": round(missing_cells / cells, 4) if cells else 0.0,
+        "columns": columns,
+        "uploaded_at": dataset.created_at.isoformat() if dataset.created_at else None,
+    }
+
+
+def leaderboard_summary(leaderboard: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = ("model", "score_val", "score_test", "fit_time", "pred_time_val")
+    return [{key: row.get(key) for key in keys if key in row} for row in (leaderboard or [])[:LEADERBOARD_ROWS]]
+
+
+def top_importances(importances: dict[str, float]) -> list[dict[str, Any]]:
+    ranked = sorted(importances.items(), key=lambda item: abs(float(item[1])), reverse=True)
+    return [{"feature": name, "importance": float(value)} for name, value in ranked[:TOP_IMPORTANCES]]
+
+
+def card_inputs(version: ModelVersion) -> dict[str, Any]:
+    """Everything the card is made of; the card is rebuilt whenever this changes."""
+    registered_model = version.registered_model
+    job = version.job
+    return {
+        "schema": CARD_SCHEMA_VERSION,
+        "model": {
+            "id": version.pk,
+            "name": registered_model.name,
+            "registered_model_id": registered_model.pk,
+            "description": registered_model.description,
+            "project": {"id": registered_model.project_id, "name": registered_model.project.name},
+            "version": version.version,
+            "status": version.status,
+            "task_type": version.task_type,
+            "target": version.target,
+            "class_labels": version.class_labels,
+            "best_model": version.best_model,
+            "created_at": version.created_at.isoformat() if version.created_at else None,
+            "created_by": version.created_by.username if version.created_by else None,
+            "artifact_sha256": version.artifact_sha256,
+        },
+        "intended_use": version.intended_use,
+        "limitations": version.limitations,
+        "training_data": dataset_summary(version.dataset),
+        "training": {
+            "job_id": version.job_id,
+            "time_budget": job.time_budget if job else None,
+            "presets": job.presets if job else None,
+            "test_size": job.test_size if job else None,
+            "mlflow_run_id": version.mlflow_run_id,
+        },
+        "features": version.features,
+        "eval_metric": version.eval_metric,
+        "metrics": version.metrics,
+        "leaderboard": leaderboard_summary(version.leaderboard),
+        "feature_importances": top_importances(version_feature_importances(version)),
+        "approvals": version_approval_history(version),
+    }
+
+
+def card_inputs_digest(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def card_template_context(card: dict[str, Any]) -> dict[str, Any]:
+    metrics = card.get("metrics") or {}
+    return {
+        "card": card,
+        "model": card.get("model", {}),
+        "metrics": sorted(metrics.items()),
+        "data": card.get("training_data", {}),
+        "training": card.get("training", {}),
+    }
+
+
+def card_render_html(card: dict[str, Any], *, for_print: bool = False) -> str:
+    """The card as a whole HTML document (``for_print`` inlines no stylesheet link; WeasyPrint gets CSS)."""
+    return render_to_string("registry/card.html", {**card_template_context(card), "for_print": for_print})
+
+
+def card_render_pdf(card: dict[str, Any]) -> bytes:
+    """The same HTML, laid out on A4 pages by WeasyPrint."""
+    from weasyprint import CSS, HTML
+
+    html = card_render_html(card, for_print=True)
+    stylesheet = CSS(string=render_to_string("registry/card_print.css"))
+    return HTML(string=html).write_pdf(stylesheets=[stylesheet])

@@ -1,0 +1,625 @@
+"""Writes and business rules of the model registry: registration, cards, deployment, deletion, batch
+prediction and keeping the MLflow model registry in step."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.db.models import Max, ProtectedError, Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.automl.choices import JobStatus
+from apps.automl.models import TrainingJob
+from apps.core.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationError
+from apps.projects.choices import ProjectRole
+from apps.projects.models import Dataset
+from apps.projects.permissions import check_project_access
+from apps.projects.selectors import dataset_dataframe
+from apps.registry import signals
+from apps.registry.cards import card_inputs, card_inputs_digest
+from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
+from apps.projects.csv_safety import frame_to_safe_csv
+from apps.registry.hooks import DEPLOYABLE_APPROVAL_STATES, version_approval_state
+from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
+from apps.registry.selectors import rollback_target
+
+logger = logging.getLogger("maestro.registry")
+
+MAX_TEXT = 10_000
+PRODUCTION_ALIAS = "production"
+
+
+# ---------------------------------------------------------------------------
+# Registration and cards
+# ---------------------------------------------------------------------------
+def default_registered_model_name(*, job: TrainingJob) -> str:
+    """``<project>-<dataset>-<target>`` as a slug: what a job's model is called unless the job named one."""
+    return slugify(f"{job.project.name}-{job.dataset.name}-{job.target}")[:200] or f"job-{job.pk}"
+
+
+def mlflow_name_for(registered_model: RegisteredModel) -> str:
+    """MLflow's registry is global: prefix and id make the name unique across projects."""
+    return f"{settings.MLFLOW_REGISTRY_NAME_PREFIX}-{registered_model.pk}-{slugify(registered_model.name)}"[:255]
+
+
+def _enqueue_mlflow_sync(registered_model_id: int) -> None:
+    from apps.registry.tasks import sync_registered_model_to_mlflow
+
+    sync_registered_model_to_mlflow.delay(registered_model_id)
+
+
+@transaction.atomic
+def model_version_register_from_job(*, job_id: int) -> ModelVersion:
+    """Register the best model of a succeeded AutoML job as the next version of its registered model.
+
+    Idempotent: a job registers at most one version (a database constraint); calling again answers it.
+    """
+    job = (
+        TrainingJob.objects.select_for_update(of=("self",))
+        .select_related("project", "dataset", "created_by")
+        .filter(pk=job_id)
+        .first()
+    )
+    if job is None:
+        raise NotFound(f"Training job {job_id} does not exist.")
+    existing = ModelVersion.objects.filter(job=job).first()
+    if existing is not None:
+        return existing
+    if job.status != JobStatus.SUCCEEDED:
+        raise Conflict(f"Training job {job.pk} is {job.status}; only a succeeded job registers a model.")
+    if not job.artifact or not job.artifact_sha256:
+        raise Conflict(f"Training job {job.pk} has no hashed predictor archive to register.")
+    if not job.features:
+        raise Conflict(f"Training job {job.pk} recorded no feature schema; its model could not be served.")
+
+    name = (job.registered_model_name or "").strip() or default_registered_model_name(job=job)
+    registered_model, created = RegisteredModel.objects.get_or_create(
+        project=job.project,
+        name=name,
+        defaults={"created_by": job.created_by, "description": f"{job.target} from dataset {job.dataset.name}"},
+    )
+    registered_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+    if not registered_model.mlflow_name:
+        registered_model.mlflow_name = mlflow_name_for(registered_model)
+        registered_model.save(update_fields=["mlflow_name", "updated_at"])
+    last = registered_model.versions.aggregate(last=Max("version"))["last"] or 0
+    version = ModelVersion(
+        registered_model=registered_model,
+        version=last + 1,
+        status=VersionStatus.REGISTERED,
+        metrics=job.metrics or {},
+        features=job.features,
+        target=job.target,
+        task_type=job.problem_type or job.task_type,
+        class_labels=job.class_labels or [],
+        artifact=job.artifact.name,
+        artifact_sha256=job.artifact_sha256,
+        artifact_size=job.artifact_size,
+        job=job,
+        dataset=job.dataset,
+        mlflow_run_id=job.mlflow_run_id or "",
+        eval_metric=job.eval_metric or "",
+        best_model=job.best_model or "",
+        leaderboard=job.leaderboard or [],
+        created_by=job.created_by,
+    )
+    version.full_clean()
+    version.save()
+    model_card_refresh(version=version)
+    logger.info("Registered %s v%s (id=%s) from job %s", registered_model.name, version.version, version.pk, job.pk)
+    transaction.on_commit(lambda: _enqueue_mlflow_sync(registered_model.pk))
+    transaction.on_commit(lambda: signals.model_version_registered.send(sender=ModelVersion, version_id=version.pk))
+    return version
+
+
+def model_card_refresh(*, version: ModelVersion, force: bool = False) -> ModelVersion:
+    """Rebuild the version's card when what it is made of changed (or when ``force``)."""
+    inputs = card_inputs(version)
+    digest = card_inputs_digest(inputs)
+    if not force and version.card and digest == version.card_inputs_sha256:
+        return version
+    now = timezone.now()
+    card = {**inputs, "generated_at": now.isoformat()}
+    ModelVersion.objects.filter(pk=version.pk).update(card=card, card_inputs_sha256=digest, card_generated_at=now)
+    version.card, version.card_inputs_sha256, version.card_generated_at = card, digest, now
+    return version
+
+
+@transaction.atomic
+def model_version_update(
+    *, version: ModelVersion, user, intended_use: str | None = None, limitations: str | None = None
+) -> ModelVersion:
+    """Edit the human-written parts of a version's card; the card is regenerated."""
+    check_project_access(
+        user=user, project=version.registered_model.project, minimum=ProjectRole.EDITOR, capability="models:edit"
+    )
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    changed = []
+    for field, value in (("intended_use", intended_use), ("limitations", limitations)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValidationError("Must be text.", field=field)
+        if len(value) > MAX_TEXT:
+            raise ValidationError(f"At most {MAX_TEXT} characters.", field=field)
+        setattr(version, field, value.strip())
+        changed.append(field)
+    if changed:
+        version.save(update_fields=[*changed, "updated_at"])
+        model_card_refresh(version=version)
+    return version
+
+
+@transaction.atomic
+def registered_model_update(
+    *, registered_model: RegisteredModel, user, description: str | None = None, tags: list[str] | None = None
+) -> RegisteredModel:
+    check_project_access(
+        user=user, project=registered_model.project, minimum=ProjectRole.EDITOR, capability="models:edit"
+    )
+    registered_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+    if description is not None:
+        if len(description) > MAX_TEXT:
+            raise ValidationError(f"At most {MAX_TEXT} characters.", field="description")
+        registered_model.description = description.strip()
+    if tags is not None:
+        if not isinstance(tags, list) or not all(isinstance(tag, str) and 0 < len(tag) <= 64 for tag in tags):
+            raise ValidationError("Tags are a list of non-empty strings of at most 64 characters.", field="tags")
+        registered_model.tags = sorted(set(tags))
+    registered_model.full_clean()
+    registered_model.save()
+    return registered_model
+
+
+# ---------------------------------------------------------------------------
+# Deployment
+# ---------------------------------------------------------------------------
+def _check_approval(version: ModelVersion) -> None:
+    state = version_approval_state(version)
+    if state is None:
+        raise Conflict(
+            f"model version {version.version} has no approved approval request; submit it for approval "
+            "and have it approved before deploying.",
+            extra={"missing": "approval", "approval_state": None},
+        )
+    if state not in DEPLOYABLE_APPROVAL_STATES:
+        raise Conflict(
+            f"model version {version.version} cannot be deployed: its approval request is '{state}', not 'approved'.",
+            extra={"missing": "approval", "approval_state": state},
+        )
+
+
+def _after_production_change(registered_model: RegisteredModel, deployment: Deployment) -> None:
+    transaction.on_commit(lambda: _enqueue_mlflow_sync(registered_model.pk))
+    transaction.on_commit(
+        lambda: signals.model_version_deployed.send(
+            sender=ModelVersion,
+            version_id=deployment.model_version_id,
+            deployment_id=deployment.pk,
+            action=deployment.action,
+            previous_version_id=deployment.previous_version_id,
+        )
+    )
+
+
+@transaction.atomic
+def model_version_deploy(*, version: ModelVersion, user, comment: str = "") -> Deployment:
+    """Make an approved version its registered model's production version, recording who, when and what before."""
+    check_project_access(
+        user=user, project=version.registered_model.project, minimum=ProjectRole.EDITOR, capability="models:deploy"
+    )
+    registered_model = RegisteredModel.objects.select_for_update().get(pk=version.registered_model_id)
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if registered_model.production_version_id == version.pk:
+        raise Conflict(
+            f"model version {version.version} is already the production version of '{registered_model.name}'."
+        )
+    _check_approval(version)
+    previous = registered_model.production_version
+    if previous is not None:
+        previous.status = VersionStatus.ARCHIVED
+        previous.save(update_fields=["status", "updated_at"])
+    version.status = VersionStatus.PRODUCTION
+    version.save(update_fields=["status", "updated_at"])
+    registered_model.production_version = version
+    registered_model.mlflow_sync_status = SyncStatus.PENDING
+    registered_model.save(update_fields=["production_version", "mlflow_sync_status", "updated_at"])
+    deployment = Deployment.objects.create(
+        registered_model=registered_model,
+        model_version=version,
+        previous_version=previous,
+        action=DeploymentAction.DEPLOY,
+        deployed_by=user,
+        comment=(comment or "")[:MAX_TEXT],
+    )
+    logger.info(
+        "Deployed %s v%s (previous %s) by %s",
+        registered_model.name,
+        version.version,
+        f"v{previous.version}" if previous else "none",
+        user,
+    )
+    _after_production_change(registered_model, deployment)
+    return deployment
+
+
+@transaction.atomic
+def training_job_deploy(*, job: TrainingJob, user, comment: str = "") -> Deployment:
+    """Deploy the version a job registered (``POST automl/jobs/{id}/deploy``)."""
+    version = ModelVersion.objects.select_related("registered_model__project").filter(job=job).first()
+    if version is None:
+        raise Conflict(f"Training job {job.pk} has no registered model version (its status is {job.status}).")
+    return model_version_deploy(version=version, user=user, comment=comment)
+
+
+@transaction.atomic
+def registered_model_rollback(*, registered_model: RegisteredModel, user, comment: str = "") -> Deployment:
+    """Put the previous production version back in production, in one call."""
+    check_project_access(
+        user=user, project=registered_model.project, minimum=ProjectRole.EDITOR, capability="models:deploy"
+    )
+    registered_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+    current = registered_model.production_version
+    if current is None:
+        raise Conflict(f"'{registered_model.name}' has no production version to roll back.")
+    target = rollback_target(registered_model=registered_model)
+    if target is None:
+        raise Conflict(f"'{registered_model.name}' has no earlier production version to roll back to.")
+    target = ModelVersion.objects.select_for_update().get(pk=target.pk)
+    _check_approval(target)
+    current.status = VersionStatus.ARCHIVED
+    current.save(update_fields=["status", "updated_at"])
+    target.status = VersionStatus.PRODUCTION
+    target.save(update_fields=["status", "updated_at"])
+    registered_model.production_version = target
+    registered_model.mlflow_sync_status = SyncStatus.PENDING
+    registered_model.save(update_fields=["production_version", "mlflow_sync_status", "updated_at"])
+    deployment = Deployment.objects.create(
+        registered_model=registered_model,
+        model_version=target,
+        previous_version=current,
+        action=DeploymentAction.ROLLBACK,
+        deployed_by=user,
+        comment=(comment or "")[:MAX_TEXT],
+    )
+    logger.info("Rolled %s back from v%s to v%s by %s", registered_model.name, current.version, target.version, user)
+    _after_production_change(registered_model, deployment)
+    return deployment
+
+
+# ---------------------------------------------------------------------------
+# Deletion
+# ---------------------------------------------------------------------------
+@transaction.atomic
+def model_version_delete(*, version: ModelVersion, user) -> None:
+    """Delete a version nobody depends on. Deployed (or once deployed) versions are kept: 409."""
+    registered_model = version.registered_model
+    check_project_access(
+        user=user, project=registered_model.project, minimum=ProjectRole.EDITOR, capability="models:delete"
+    )
+    registered_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if registered_model.production_version_id == version.pk:
+        raise Conflict(
+            f"model version {version.version} is deployed as the production version of '{registered_model.name}'; "
+            "deploy another version or roll back before deleting it."
+        )
+    if Deployment.objects.filter(Q(model_version=version) | Q(previous_version=version)).exists():
+        raise Conflict(
+            f"model version {version.version} appears in the deployment history of '{registered_model.name}' "
+            "and can be rolled back to; it is kept."
+        )
+    if version.batch_predictions.exists():
+        raise Conflict(f"model version {version.version} has batch predictions; it is kept for their lineage.")
+    mlflow_name, mlflow_version, version_id = registered_model.mlflow_name, version.mlflow_version, version.pk
+    try:
+        with transaction.atomic():
+            version.delete()
+    except ProtectedError as exc:
+        kinds = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        raise Conflict(
+            f"model version {version.version} is still referenced by {', '.join(kinds)}; it is kept."
+        ) from exc
+    logger.info("Deleted model version id=%s (%s) by %s", version_id, registered_model.name, user)
+
+    def after_commit() -> None:
+        from apps.registry.serving import predictor_cache
+        from apps.registry.tasks import delete_mlflow_model_version
+
+        predictor_cache.evict(version_id)
+        if mlflow_name and mlflow_version:
+            delete_mlflow_model_version.delay(mlflow_name, mlflow_version)
+
+    transaction.on_commit(after_commit)
+
+
+# ---------------------------------------------------------------------------
+# Batch prediction
+# ---------------------------------------------------------------------------
+@transaction.atomic
+def batch_prediction_create(*, version: ModelVersion, dataset: Dataset, user) -> BatchPrediction:
+    """Queue predictions of ``version`` for every row of ``dataset`` (same project), made by a worker."""
+    project = version.registered_model.project
+    check_project_access(user=user, project=project, minimum=ProjectRole.EDITOR, capability="models:predict")
+    if dataset.project_id != project.pk:
+        raise ValidationError(
+            f"Dataset {dataset.pk} belongs to another project than model version {version.version}.",
+            field="dataset_id",
+        )
+    columns = {column.get("name") for column in dataset.columns or []}
+    missing = [feature["name"] for feature in version.features if feature["name"] not in columns]
+    if columns and missing:
+        raise ValidationError(
+            f"Dataset '{dataset.name}' lacks the features {', '.join(repr(name) for name in missing)}.",
+            field="dataset_id",
+        )
+    batch = BatchPrediction.objects.create(model_version=version, dataset=dataset, created_by=user)
+
+    def enqueue() -> None:
+        from apps.registry.tasks import run_batch_prediction
+
+        result = run_batch_prediction.delay(batch.pk)
+        BatchPrediction.objects.filter(pk=batch.pk).update(celery_task_id=result.id)
+
+    transaction.on_commit(enqueue)
+    return batch
+
+
+def _prediction_frame(version: ModelVersion, frame):
+    """Input columns + ``prediction`` + one ``probability_<class>`` column per class."""
+    from apps.registry.serving import feature_kind, predict_frame
+
+    features = [feature["name"] for feature in version.features]
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise ValidationError(f"The dataset lacks the features {', '.join(repr(name) for name in missing)}.")
+    inputs = frame[features].copy()
+    for feature in version.features:
+        if feature_kind(feature.get("dtype", "")) == "string":
+            inputs[feature["name"]] = inputs[feature["name"]].astype("object")
+    predictions, proba = predict_frame(version=version, frame=inputs)
+    output = frame.copy()
+    output["prediction"] = predictions.to_numpy()
+    if proba is not None:
+        for label in proba.columns:
+            output[f"probability_{label}"] = proba[label].to_numpy()
+    return output
+
+
+def batch_prediction_run(*, batch_id: int) -> BatchPrediction | None:
+    """Make the predictions of a queued batch and store them as a CSV. Idempotent."""
+    with transaction.atomic():
+        batch = BatchPrediction.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or batch.status in (BatchStatus.SUCCEEDED, BatchStatus.FAILED):
+            return batch
+        batch.status = BatchStatus.RUNNING
+        batch.started_at = timezone.now()
+        batch.save(update_fields=["status", "started_at", "updated_at"])
+    batch = BatchPrediction.objects.select_related("model_version__registered_model", "dataset").get(pk=batch_id)
+    try:
+        frame = dataset_dataframe(dataset=batch.dataset)
+        output = _prediction_frame(batch.model_version, frame)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "predictions.csv"
+            with open(path, "w", newline="", encoding="utf-8") as handle:
+                frame_to_safe_csv(output, handle)
+            with open(path, "rb") as handle:
+                name = batch.result_file.storage.save(
+                    f"batch_predictions/{batch.pk}/predictions-{batch.pk}.csv", File(handle)
+                )
+    except Exception as exc:
+        logger.exception("Batch prediction %s failed", batch_id)
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        BatchPrediction.objects.filter(pk=batch_id).update(
+            status=BatchStatus.FAILED, error=message[:5000], finished_at=timezone.now(), updated_at=timezone.now()
+        )
+        batch.refresh_from_db()
+        return batch
+    BatchPrediction.objects.filter(pk=batch_id).update(
+        status=BatchStatus.SUCCEEDED,
+        result_file=name,
+        n_rows=len(output),
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    batch.refresh_from_db()
+    logger.info("Batch prediction %s wrote %s rows to %s", batch_id, len(output), name)
+    return batch
+
+
+# ---------------------------------------------------------------------------
+# MLflow model registry
+# ---------------------------------------------------------------------------
+class MlflowSyncFailed(ServiceUnavailable):
+    default_message = "The MLflow model registry could not be updated; a task retries."
+
+
+def mlflow_client():
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)
+
+
+def artifact_source_uri(version: ModelVersion) -> str:
+    """Where the version's predictor archive lives, as a URI MLflow can record."""
+    storage = version.artifact.storage
+    try:
+        return Path(storage.path(version.artifact.name)).as_uri()
+    except NotImplementedError:
+        bucket = getattr(storage, "bucket_name", "")
+        location = getattr(storage, "location", "")
+        key = f"{location.strip('/')}/{version.artifact.name}" if location else version.artifact.name
+        return f"s3://{bucket}/{key}" if bucket else storage.url(version.artifact.name)
+
+
+def _is_missing(exc: Exception) -> bool:
+    return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+
+
+def _ensure_mlflow_registered_model(client, registered_model: RegisteredModel) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(registered_model.mlflow_name)
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise
+        client.create_registered_model(
+            registered_model.mlflow_name,
+            tags={
+                "maestro.registered_model_id": str(registered_model.pk),
+                "maestro.registered_model_name": registered_model.name,
+                "maestro.project_id": str(registered_model.project_id),
+            },
+            description=registered_model.description or None,
+        )
+
+
+def _ensure_mlflow_version(client, registered_model: RegisteredModel, version: ModelVersion) -> str:
+    """The MLflow version number of ``version``, registering it when MLflow does not have it yet."""
+    if version.mlflow_version:
+        return version.mlflow_version
+    found = client.search_model_versions(
+        f"name='{registered_model.mlflow_name}' and tags.`maestro.model_version_id`='{version.pk}'"
+    )
+    if found:
+        return str(found[0].version)
+    tags = {
+        "maestro.model_version_id": str(version.pk),
+        "maestro.version": str(version.version),
+        "maestro.registered_model_id": str(registered_model.pk),
+        "maestro.project_id": str(registered_model.project_id),
+        "maestro.dataset_id": str(version.dataset_id),
+        "maestro.artifact_sha256": version.artifact_sha256,
+    }
+    if version.job_id:
+        tags["maestro.job_id"] = str(version.job_id)
+    created = client.create_model_version(
+        registered_model.mlflow_name,
+        source=artifact_source_uri(version),
+        run_id=version.mlflow_run_id or None,
+        tags=tags,
+        description=f"{registered_model.name} v{version.version} ({version.task_type}, target {version.target})",
+    )
+    return str(created.version)
+
+
+def _sync_alias(client, registered_model: RegisteredModel) -> None:
+    production = registered_model.production_version
+    aliases = dict(client.get_registered_model(registered_model.mlflow_name).aliases or {})
+    if production is None:
+        if PRODUCTION_ALIAS in aliases:
+            client.delete_registered_model_alias(registered_model.mlflow_name, PRODUCTION_ALIAS)
+        return
+    if not production.mlflow_version:
+        raise RuntimeError(f"production version {production.version} is not registered in MLflow yet")
+    if str(aliases.get(PRODUCTION_ALIAS)) != production.mlflow_version:
+        client.set_registered_model_alias(registered_model.mlflow_name, PRODUCTION_ALIAS, production.mlflow_version)
+
+
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:5000]
+
+
+def registered_model_mlflow_sync(*, registered_model_id: int) -> RegisteredModel | None:
+    """Bring MLflow in step with a registered model: the model, every version (tagged with our ids) and
+    the ``production`` alias. Failures are recorded on the rows, then raised so that the task retries."""
+    errors: list[str] = []
+    with transaction.atomic():
+        registered_model = (
+            RegisteredModel.objects.select_for_update(skip_locked=True)
+            .select_related("production_version")
+            .filter(pk=registered_model_id)
+            .first()
+        )
+        if registered_model is None:  # deleted, or another worker is syncing it right now
+            return None
+        if not registered_model.mlflow_name:
+            registered_model.mlflow_name = mlflow_name_for(registered_model)
+            registered_model.save(update_fields=["mlflow_name", "updated_at"])
+        now = timezone.now()
+        try:
+            client = mlflow_client()
+            _ensure_mlflow_registered_model(client, registered_model)
+        except Exception as exc:  # MLflow unreachable or refusing: recorded, retried by the task
+            error = _error_text(exc)
+            errors.append(error)
+            pending = registered_model.versions.exclude(mlflow_sync_status=SyncStatus.SYNCED)
+            for version in pending.select_for_update():
+                version.mlflow_sync_status = SyncStatus.FAILED
+                version.mlflow_sync_error = error
+                version.mlflow_sync_attempts += 1
+                version.save(update_fields=["mlflow_sync_status", "mlflow_sync_error", "mlflow_sync_attempts"])
+            client = None
+        if client is not None:
+            for version in registered_model.versions.select_for_update().exclude(
+                mlflow_sync_status=SyncStatus.SYNCED, mlflow_version__gt=""
+            ):
+                try:
+                    version.mlflow_version = _ensure_mlflow_version(client, registered_model, version)
+                except Exception as exc:
+                    version.mlflow_sync_status = SyncStatus.FAILED
+                    version.mlflow_sync_error = _error_text(exc)
+                    errors.append(f"v{version.version}: {version.mlflow_sync_error}")
+                else:
+                    version.mlflow_sync_status = SyncStatus.SYNCED
+                    version.mlflow_sync_error = ""
+                    version.mlflow_synced_at = now
+                version.mlflow_sync_attempts += 1
+                version.save(
+                    update_fields=[
+                        "mlflow_version",
+                        "mlflow_sync_status",
+                        "mlflow_sync_error",
+                        "mlflow_sync_attempts",
+                        "mlflow_synced_at",
+                    ]
+                )
+            registered_model.refresh_from_db(fields=["production_version"])
+            try:
+                _sync_alias(client, registered_model)
+            except Exception as exc:
+                errors.append(f"alias: {_error_text(exc)}")
+        registered_model.mlflow_sync_status = SyncStatus.FAILED if errors else SyncStatus.SYNCED
+        registered_model.mlflow_sync_error = "\n".join(errors)[:5000]
+        if not errors:
+            registered_model.mlflow_synced_at = now
+        registered_model.save(
+            update_fields=["mlflow_name", "mlflow_sync_status", "mlflow_sync_error", "mlflow_synced_at", "updated_at"]
+        )
+    if errors:
+        logger.warning("MLflow sync of registered model %s failed: %s", registered_model_id, errors[0])
+        raise MlflowSyncFailed(f"MLflow sync of registered model {registered_model_id} failed: {errors[0]}")
+    return registered_model
+
+
+def mlflow_sync_outstanding(*, settle_seconds: int = 60) -> list[int]:
+    """Ids of registered models whose MLflow state is pending or failed (and not brand new): the sweep's work."""
+    cutoff = timezone.now() - timedelta(seconds=settle_seconds)
+    out_of_step = [SyncStatus.PENDING, SyncStatus.FAILED]
+    return list(
+        RegisteredModel.objects.filter(
+            Q(mlflow_sync_status__in=out_of_step, updated_at__lt=cutoff)
+            | Q(versions__mlflow_sync_status__in=out_of_step, versions__created_at__lt=cutoff)
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+
+
+def mlflow_model_version_delete(*, mlflow_name: str, mlflow_version: str) -> None:
+    """Remove a deleted version from MLflow's registry too (a missing one is fine)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client().delete_model_version(mlflow_name, mlflow_version)
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise

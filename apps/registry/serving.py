@@ -1,0 +1,343 @@
+"""Prediction serving: verified loading of predictor archives, an in-process LRU of loaded predictors,
+validation of input rows against a version's feature schema, and the prediction itself.
+
+A predictor is only ever unpickled after the archive in storage hashed to the SHA-256 recorded when
+the platform made it. Extraction goes through ``apps.core.archives.extract_archive_safely`` into a
+content-addressed folder under ``MODEL_CACHE_DIR``. Loaded predictors stay in memory (``persist()``)
+in an LRU of ``MODEL_CACHE_SIZE`` entries per process, so only the first call pays the load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+from apps.core.archives import CHUNK_SIZE, UnsafeArchive, extract_archive_safely
+from apps.core.exceptions import Conflict, ValidationError
+
+if TYPE_CHECKING:
+    from autogluon.tabular import TabularPredictor
+
+    from apps.registry.models import ModelVersion
+
+logger = logging.getLogger("maestro.registry.serving")
+
+VERIFIED_MARKER = ".maestro-verified"
+CLASSIFICATION = frozenset({"binary", "multiclass"})
+
+# ---------------------------------------------------------------------------
+# Feature schema
+# ---------------------------------------------------------------------------
+NUMBER, BOOLEAN, DATETIME, STRING = "number", "boolean", "datetime", "string"
+
+
+def feature_kind(dtype: str) -> str:
+    """Map a recorded dtype (pandas' ``float64``/``object``... or AutoGluon's ``int``/``category``...) to
+    what a JSON value must be: ``number``, ``boolean``, ``datetime`` or ``string``."""
+    name = (dtype or "").lower()
+    if name in {"bool", "boolean"}:
+        return BOOLEAN
+    if name.startswith(("int", "uint", "float", "double", "decimal", "numeric", "number")):
+        return NUMBER
+    if name.startswith("datetime") or name in {"date", "timestamp"}:
+        return DATETIME
+    return STRING
+
+
+def _type_error(value: Any, kind: str) -> str | None:
+    """Why ``value`` is not acceptable for a feature of ``kind`` (None when it is; null is always fine)."""
+    if value is None:
+        return None
+    if kind == NUMBER:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expects a number, got {type(value).__name__} {value!r}"
+        if isinstance(value, float) and math.isinf(value):
+            return "expects a finite number"
+        return None
+    if kind == BOOLEAN:
+        return None if isinstance(value, bool) else f"expects true or false, got {value!r}"
+    if kind == DATETIME:
+        if not isinstance(value, str):
+            return f"expects a date/time string, got {type(value).__name__}"
+        try:
+            pd.Timestamp(value)
+        except (ValueError, TypeError):
+            return f"expects a date/time string, got {value!r}"
+        return None
+    if not isinstance(value, str):
+        return f"expects a string, got {type(value).__name__} {value!r}"
+    return None
+
+
+def validate_instances(
+    *, features: list[dict[str, str]], instances: Any, ignore_extra: bool = False, max_rows: int | None = None
+) -> pd.DataFrame:
+    """Check ``instances`` (a list of ``{feature: value}``) against the feature schema; answer a DataFrame
+    with exactly the model's columns, in order. Raise ValidationError naming every problem found."""
+    if not isinstance(instances, list) or not instances:
+        raise ValidationError("'instances' must be a non-empty list of objects.", field="instances")
+    limit = max_rows or settings.PREDICT_MAX_ROWS
+    if len(instances) > limit:
+        raise ValidationError(f"At most {limit} instances per call; use batch predictions for more.", field="instances")
+    names = [feature["name"] for feature in features]
+    kinds = {feature["name"]: feature_kind(feature.get("dtype", "")) for feature in features}
+    known = set(names)
+    missing: dict[str, list[int]] = {}
+    unknown: dict[str, list[int]] = {}
+    mistyped: list[str] = []
+    for index, row in enumerate(instances):
+        if not isinstance(row, dict):
+            raise ValidationError(f"Instance {index} is not an object of feature values.", field="instances")
+        for name in names:
+            if name not in row:
+                missing.setdefault(name, []).append(index)
+        for key in row:
+            if key not in known:
+                unknown.setdefault(str(key), []).append(index)
+        for name in names:
+            if name in row:
+                problem = _type_error(row[name], kinds[name])
+                if problem and len(mistyped) < 20:
+                    mistyped.append(f"'{name}' {problem} (instance {index})")
+    problems = []
+    if missing:
+        problems.append("missing features: " + ", ".join(_with_rows(name, rows) for name, rows in missing.items()))
+    if unknown and not ignore_extra:
+        problems.append(
+            "unknown features: "
+            + ", ".join(_with_rows(name, rows) for name, rows in unknown.items())
+            + ' (send "ignore_extra": true to drop them)'
+        )
+    if mistyped:
+        problems.append("mistyped features: " + "; ".join(mistyped))
+    if problems:
+        raise ValidationError(
+            "; ".join(problems) + ".",
+            field="instances",
+        )
+    frame = pd.DataFrame.from_records([[row[name] for name in names] for row in instances], columns=names)
+    for name in names:
+        kind = kinds[name]
+        if kind == NUMBER:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        elif kind == DATETIME:
+            frame[name] = pd.to_datetime(frame[name], errors="coerce")
+        elif kind == STRING:
+            frame[name] = frame[name].astype("object")
+    return frame
+
+
+def _with_rows(name: str, rows: list[int]) -> str:
+    if len(rows) == 1:
+        return f"'{name}' (instance {rows[0]})"
+    return f"'{name}' ({len(rows)} instances)"
+
+
+# ---------------------------------------------------------------------------
+# Verified loading and the in-process cache
+# ---------------------------------------------------------------------------
+def cache_root() -> Path:
+    return Path(settings.MODEL_CACHE_DIR)
+
+
+def _download_and_verify(version: ModelVersion, destination: Path) -> None:
+    """Copy the version's archive from storage to ``destination`` and check its SHA-256 while copying."""
+    expected = version.artifact_sha256
+    storage = version.artifact.storage
+    name = version.artifact.name
+    if not name or not storage.exists(name):
+        raise Conflict(f"The predictor archive of model version {version.version} is missing from storage.")
+    digest = hashlib.sha256()
+    with storage.open(name, "rb") as source, open(destination, "wb") as target:
+        for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+            digest.update(chunk)
+            target.write(chunk)
+    actual = digest.hexdigest()
+    if not expected or actual != expected:
+        destination.unlink(missing_ok=True)
+        logger.error(
+            "Refusing to load model version id=%s (%s v%s): archive %s hashed %s, recorded %s. "
+            "The archive was changed after the platform made it; it was NOT loaded.",
+            version.pk,
+            version.registered_model.name,
+            version.version,
+            name,
+            actual,
+            expected or "nothing",
+        )
+        raise UnsafeArchive(
+            f"The predictor archive of model version {version.version} does not match its recorded SHA-256; "
+            "it was changed after training and will not be loaded."
+        )
+
+
+def extracted_predictor_dir(version: ModelVersion) -> Path:
+    """Verify the archive, extract it once into a folder named by its hash, and answer that folder."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / version.artifact_sha256
+    token = uuid.uuid4().hex
+    archive = root / f".{version.artifact_sha256}.{token}.tar.gz"
+    try:
+        _download_and_verify(version, archive)  # always, before the first load in every process
+        if (target / VERIFIED_MARKER).exists():
+            return target
+        staging = root / f".{version.artifact_sha256}.{token}.extract"
+        try:
+            try:
+                extract_archive_safely(archive, staging)
+            except UnsafeArchive:
+                logger.error("Refusing to extract model version id=%s: its archive has unsafe entries", version.pk)
+                raise
+            (staging / VERIFIED_MARKER).write_text(version.artifact_sha256)
+            if target.exists():  # a folder left half-made by a crash: it has no marker
+                shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / VERIFIED_MARKER).exists():  # not another process winning the race
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def load_predictor(version: ModelVersion) -> TabularPredictor:
+    """Load (and keep in memory) the verified predictor of ``version``."""
+    from autogluon.tabular import TabularPredictor
+
+    folder = extracted_predictor_dir(version)
+    try:
+        predictor = TabularPredictor.load(str(folder), verbosity=0, check_packages=False)
+        predictor.persist()
+    except Exception as exc:
+        logger.exception("Model version id=%s could not be loaded from %s", version.pk, folder)
+        raise Conflict(f"Model version {version.version} could not be loaded: {exc}") from exc
+    logger.info("Loaded model version id=%s (sha256 %s) from %s", version.pk, version.artifact_sha256, folder)
+    return predictor
+
+
+@dataclass
+class _Entry:
+    predictor: Any
+    lock: threading.Lock
+
+
+class PredictorCache:
+    """A thread-safe LRU of loaded predictors keyed by (version id, archive SHA-256)."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[int, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[int, str], threading.Lock] = {}
+
+    def get(self, version: ModelVersion) -> TabularPredictor:
+        key = (version.pk, version.artifact_sha256)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one load per key; other callers wait for it
+            with self._lock:
+                if key in self._entries:
+                    self._entries.move_to_end(key)
+                    return self._entries[key]
+            predictor = load_predictor(version)
+            with self._lock:
+                self._entries[key] = predictor
+                self._entries.move_to_end(key)
+                while len(self._entries) > max(1, settings.MODEL_CACHE_SIZE):
+                    evicted, _ = self._entries.popitem(last=False)
+                    logger.info("Evicted model version id=%s from the predictor cache", evicted[0])
+                self._loading.pop(key, None)
+            return predictor
+
+    def evict(self, version_id: int) -> None:
+        with self._lock:
+            for key in [key for key in self._entries if key[0] == version_id]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __contains__(self, version_id: int) -> bool:
+        with self._lock:
+            return any(key[0] == version_id for key in self._entries)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+predictor_cache = PredictorCache()
+
+
+# ---------------------------------------------------------------------------
+# Prediction
+# ---------------------------------------------------------------------------
+def _native(value: Any) -> Any:
+    """numpy/pandas scalars to JSON-able Python values."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def ordered_probability_columns(proba: pd.DataFrame, class_labels: list[Any]) -> list[Any]:
+    """The columns of AutoGluon's probability frame in the order of the version's ``class_labels``."""
+    if not class_labels:
+        return list(proba.columns)
+    by_text = {str(column): column for column in proba.columns}
+    ordered = [by_text[str(label)] for label in class_labels if str(label) in by_text]
+    return ordered + [column for column in proba.columns if column not in ordered]
+
+
+@dataclass
+class Prediction:
+    predictions: list[Any]
+    probabilities: list[list[float]] | None
+    class_labels: list[Any]
+
+
+def predict_frame(*, version: ModelVersion, frame: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame | None]:
+    """Predictions (and class probabilities for classification) of ``version`` for ``frame``."""
+    predictor = predictor_cache.get(version)
+    if version.task_type in CLASSIFICATION:
+        proba = predictor.predict_proba(frame, as_multiclass=True)
+        predictions = predictor.predict_from_proba(proba)
+        columns = ordered_probability_columns(proba, version.class_labels)
+        return predictions, proba[columns]
+    return predictor.predict(frame), None
+
+
+def model_version_predict(*, version: ModelVersion, instances: Any, ignore_extra: bool = False) -> Prediction:
+    """Validate ``instances`` against the version's features, then predict with its cached predictor."""
+    frame = validate_instances(features=version.features, instances=instances, ignore_extra=ignore_extra)
+    predictions, proba = predict_frame(version=version, frame=frame)
+    if proba is None:
+        return Prediction(
+            predictions=[_native(value) for value in predictions.tolist()], probabilities=None, class_labels=[]
+        )
+    return Prediction(
+        predictions=[_native(value) for value in predictions.tolist()],
+        probabilities=[[float(value) for value in row] for row in proba.to_numpy()],
+        class_labels=[_native(label) for label in proba.columns],
+    )
