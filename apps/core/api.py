@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.exceptions import DomainError
+from apps.core.ratelimit import retry_after_for
 
 logger = logging.getLogger("maestro.api")
 
@@ -21,11 +22,15 @@ logger = logging.getLogger("maestro.api")
 def exception_handler(exc, context):
     """Turn domain errors, Django validation errors and forbidden FSM moves into clear 4xx answers."""
     if isinstance(exc, Ratelimited):
-        response = Response({"detail": "Too many requests; slow down and retry later."}, status=429)
-        response["Retry-After"] = str(getattr(exc, "retry_after", 60))
+        retry_after = getattr(exc, "retry_after", None) or retry_after_for(context.get("request"))
+        response = Response({"detail": f"Too many requests; retry in {retry_after} seconds."}, status=429)
+        response["Retry-After"] = str(retry_after)
         return response
     if isinstance(exc, DomainError):
-        return Response(exc.as_data(), status=exc.status_code)
+        response = Response(exc.as_data(), status=exc.status_code)
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
     if isinstance(exc, TransitionNotAllowed):
         return Response({"detail": f"This move is not allowed from the current state: {exc}"}, status=409)
     if isinstance(exc, DjangoValidationError):

@@ -26,6 +26,13 @@ class ValidationError(DomainError):
     default_message = "Invalid input."
 
 
+class AuthenticationFailed(DomainError):
+    """Credentials or a token were refused: answered 401 with a ``WWW-Authenticate`` challenge."""
+
+    status_code = 401
+    default_message = "Authentication failed."
+
+
 class PermissionDenied(DomainError):
     status_code = 403
     default_message = "You do not have permission to perform this action."

@@ -12,6 +12,16 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class AuditLogQuerySet(models.QuerySet):
+    """Bulk updates and deletes are refused too: entries are only ever added."""
+
+    def update(self, **kwargs):
+        raise ValueError("Audit log entries are append-only.")
+
+    def delete(self):
+        raise ValueError("Audit log entries are append-only.")
+
+
 class AuditLogEntry(models.Model):
     """One security-relevant event (login, role change, deactivation, denied access...). Append-only."""
 
@@ -25,6 +35,8 @@ class AuditLogEntry(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
+
+    objects = AuditLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
