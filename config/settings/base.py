@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.AuditDeniedMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -207,7 +208,7 @@ STORAGES = {
 # ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "apps.accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -220,6 +221,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.ApiRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -299,6 +301,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 if CELERY_BROKER_URL.startswith("filesystem://"):  # kombu's filesystem transport needs its folders
     for _folder in ("data_folder_in", "processed_folder"):
         Path(CELERY_BROKER_TRANSPORT_OPTIONS[_folder]).mkdir(parents=True, exist_ok=True)
+if CELERY_RESULT_BACKEND.startswith("file://"):  # so does Celery's filesystem result backend
+    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_EXTENDED = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -416,16 +420,39 @@ CELERY_BEAT_SCHEDULE["automl-fail-stale-jobs"] = {
 # Model registry and prediction serving
 # ---------------------------------------------------------------------------
 MLFLOW_REGISTRY_URI = env.str("MLFLOW_REGISTRY_URI", default="") or MLFLOW_TRACKING_URI
-# Loaded predictors kept in memory per web/worker process (least recently used ones are dropped).
-MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=4)
 # Registered models are named "<prefix>-<id>-<name>" in MLflow's registry (shared by every project).
 MLFLOW_REGISTRY_NAME_PREFIX = env.str("MLFLOW_REGISTRY_NAME_PREFIX", default=MLFLOW_EXPERIMENT_PREFIX)
+# Loaded predictors kept in memory per web/worker process (least recently used ones are dropped).
+MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=4)
 # Verified predictor archives are extracted here, one folder per archive SHA-256.
 MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache")))
 # Rows one online prediction call may send; more go through batch predictions.
 PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
+# Online prediction calls per user (its own limit, instead of RATELIMIT_API).
+RATELIMIT_PREDICT = env.str("RATELIMIT_PREDICT", default="6000/m")
 CELERY_BEAT_SCHEDULE["registry-mlflow-sync-sweep"] = {
     "task": "registry.sweep_mlflow_sync",
     "schedule": env.float("REGISTRY_MLFLOW_SWEEP_INTERVAL", default=300.0),
     "options": {"queue": "default"},
 }
+
+# ---------------------------------------------------------------------------
+# Accounts and security: rate limits, client address, registration
+# ---------------------------------------------------------------------------
+# django-ratelimit rates ("<count>/<period>", period s/m/h/d), counted in the default cache (local
+# memory in the embedded default, Redis in production). Read on every request, so tests may lower them.
+RATELIMIT_LOGIN = env.str("RATELIMIT_LOGIN", default="5/m")  # sign-in attempts per IP and per user name
+RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="20/h")  # sign-ups per IP
+RATELIMIT_API = env.str("RATELIMIT_API", default="100/m")  # API requests per user (per IP when anonymous)
+# RATELIMIT_AUTOML_JOBS (job creations per user) is set in the AutoML section.
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "apps.core.clientip.ratelimit_ip"
+# The request.META key holding the client's address: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a proxy that sets it.
+CLIENT_IP_HEADER = env.str("DJANGO_CLIENT_IP_HEADER", default="REMOTE_ADDR")
+# Production sets this: a local-memory rate-limit cache is then a system-check error (see apps.core.checks).
+RATELIMIT_REQUIRE_SHARED_CACHE = False
+# Whether anyone may sign up through POST /api/v1/auth/register (new accounts are viewers).
+ACCOUNTS_OPEN_REGISTRATION = env.bool("ACCOUNTS_OPEN_REGISTRATION", default=True)
+# manage.py check_secrets: whether S3 and Grafana secrets are required (production settings say yes).
+SECRETS_DEPLOYMENT = False
