@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,15 @@ def pytest_report_header(config) -> list[str]:
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def isolated_rate_limits(settings) -> None:
+    """Each test counts rate limits under its own cache keys, so limits never leak between tests.
+
+    Lower a rate inside a test with ``settings.RATELIMIT_LOGIN = "2/m"`` (rates are read per request).
+    """
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex[:12]}:"
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ CAPABILITIES: dict[str, str] = {
     "models:deploy": "registry.deploy_modelversion",
     "models:delete": "registry.delete_modelversion",
     "users:manage": "accounts.change_user",
+    "audit:view": "core.view_auditlogentry",
 }
 
 ROLE_CAPABILITIES: dict[str, set[str]] = {

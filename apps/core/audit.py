@@ -24,12 +24,17 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
 
+def _escape(character: str) -> str:
+    if character in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[character]
+    code = ord(character)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
 def sanitize_log_text(value: Any, *, max_length: int | None = None) -> str:
     """``value`` as one printable line: control characters (CR, LF, NUL...) become visible escapes."""
     text = "" if value is None else str(value)
-    text = _CONTROL_CHARACTERS.sub(
-        lambda match: _NAMED_ESCAPES.get(match.group(), f"\\x{ord(match.group()):02x}"), text
-    )
+    text = _CONTROL_CHARACTERS.sub(lambda match: _escape(match.group()), text)
     if max_length is not None and len(text) > max_length:
         text = text[: max_length - 1] + "…"
     return text
