@@ -21,7 +21,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_embedded_stack_serves_ready_and_stops_on_ctrl_c(tmp_path):
+def ping_through_embedded_broker(data_dir: Path, monkeypatch) -> str:
+    from celery import Celery
+
+    results = data_dir / "celery" / "results"
+    monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://")
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", f"file://{results}")
+    app = Celery("maestro-smoke-client")
+    broker = data_dir / "celery" / "broker"
+    app.conf.update(
+        broker_url="filesystem://",
+        result_backend=f"file://{results}",
+        broker_transport_options={
+            "data_folder_in": str(broker / "out"),
+            "data_folder_out": str(broker / "out"),
+            "processed_folder": str(broker / "processed"),
+        },
+        task_default_queue="default",
+    )
+    return app.send_task("core.ping", args=["stack"]).get(timeout=90)
+
+
+def test_embedded_stack_serves_ready_and_stops_on_ctrl_c(tmp_path, monkeypatch):
     env = {
         k: v
         for k, v in os.environ.items()
@@ -58,6 +79,7 @@ def test_embedded_stack_serves_ready_and_stops_on_ctrl_c(tmp_path):
                 time.sleep(0.5)
         assert status == 200, (tmp_path / "serve.log").read_text()[-3000:]
         assert b'"status": "ok"' in body
+        assert ping_through_embedded_broker(tmp_path, monkeypatch) == "stack"
     finally:
         process.send_signal(signal.SIGINT)
         try:
