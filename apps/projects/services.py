@@ -107,22 +107,30 @@ def _describe_dependents(objects) -> str:
     return ", ".join(parts)
 
 
+def project_remove(*, project: Project) -> None:
+    """Delete a project row with its memberships and object permissions. 409 while anything depends on it.
+
+    No permission check: callers (``project_delete``, the admin) decide who may.
+    """
+    with transaction.atomic():
+        members = [membership.user for membership in project.memberships.select_related("user")]
+        try:
+            with transaction.atomic():
+                for member in members:
+                    _sync_object_permissions(project=project, user=member, role=None)
+                project.delete()
+        except ProtectedError as exc:
+            raise Conflict(
+                f"Project '{project.name}' still has {_describe_dependents(exc.protected_objects)}; "
+                "delete those first, or archive the project to keep it read-only."
+            ) from exc
+
+
 @transaction.atomic
 def project_delete(*, user, project: Project) -> None:
-    """Delete an empty project. Refused (409) while it has datasets, jobs or models: archive it instead."""
+    """Delete an empty project (owners). Refused (409) while it has datasets, jobs or models: archive it instead."""
     check_project_access(user=user, project=project, minimum=ProjectRole.OWNER)
-    project = Project.objects.select_for_update().get(pk=project.pk)
-    members = [membership.user for membership in project.memberships.select_related("user")]
-    try:
-        with transaction.atomic():
-            for member in members:
-                _sync_object_permissions(project=project, user=member, role=None)
-            project.delete()
-    except ProtectedError as exc:
-        raise Conflict(
-            f"Project '{project.name}' still has {_describe_dependents(exc.protected_objects)}; "
-            "delete those first, or archive the project to keep it read-only."
-        ) from exc
+    project_remove(project=Project.objects.select_for_update().get(pk=project.pk))
 
 
 # ---------------------------------------------------------------------------
@@ -182,12 +190,8 @@ def project_member_upsert(*, actor, project: Project, user, role: str) -> tuple[
 
 
 @transaction.atomic
-def project_member_remove(*, actor, project: Project, user) -> None:
-    """An owner removes a member (any member may leave). The last owner cannot go (409)."""
-    if actor.pk != user.pk:
-        check_project_access(user=actor, project=project, minimum=ProjectRole.OWNER)
-    else:
-        check_project_access(user=actor, project=project)
+def project_member_unset(*, project: Project, user) -> None:
+    """Take ``user`` out of ``project``. The last owner cannot go (409). No permission check (see below)."""
     project = Project.objects.select_for_update().get(pk=project.pk)
     membership = ProjectMembership.objects.select_for_update().filter(project=project, user=user).first()
     if membership is None:
@@ -200,6 +204,14 @@ def project_member_remove(*, actor, project: Project, user) -> None:
             _hand_over_ownership(project=project, leaving=user)
     _sync_object_permissions(project=project, user=user, role=None)
     membership.delete()
+
+
+@transaction.atomic
+def project_member_remove(*, actor, project: Project, user) -> None:
+    """An owner removes a member; any member may remove themselves (leave). The last owner cannot go (409)."""
+    minimum = ProjectRole.VIEWER if actor.pk == user.pk else ProjectRole.OWNER
+    check_project_access(user=actor, project=project, minimum=minimum)
+    project_member_unset(project=project, user=user)
 
 
 # ---------------------------------------------------------------------------

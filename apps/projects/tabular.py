@@ -159,12 +159,6 @@ def read_csv_header(path: Path) -> list[str]:
     raise ValidationError("The file has no header row (it holds only blank lines).", field="file")
 
 
-class _RaggedRow(Exception):
-    def __init__(self, row):
-        self.row = row
-        super().__init__(row.text)
-
-
 def _csv_options(*, use_threads: bool, on_invalid_row=None):
     return dict(
         read_options=pacsv.ReadOptions(use_threads=use_threads),
@@ -175,20 +169,24 @@ def _csv_options(*, use_threads: bool, on_invalid_row=None):
 
 def _raise_ragged(path: Path) -> None:
     """Find the first row with the wrong number of fields (single-threaded, so rows are numbered)."""
+    seen: list = []
 
-    def stop(row):
-        raise _RaggedRow(row)
+    def stop(row) -> str:
+        seen.append(row)
+        return "error"
 
     try:
         pacsv.read_csv(path, **_csv_options(use_threads=False, on_invalid_row=stop))
-    except _RaggedRow as ragged:
-        row = ragged.row
+    except pa.ArrowInvalid:
+        pass
+    if seen:
+        row = seen[0]
         where = f"Line {row.number}" if row.number is not None else "A row"
         raise ValidationError(
             f"{where} has {row.actual_columns} field(s) but the header has {row.expected_columns}: "
             f"{_shown(row.text)!r}. Every row needs one value per column (ragged rows are not accepted).",
             field="file",
-        ) from None
+        )
 
 
 def read_csv(path: Path, *, max_columns: int) -> pd.DataFrame:

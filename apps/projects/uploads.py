@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -159,9 +158,3 @@ def local_upload(file: UploadedFile) -> Iterator[tuple[Path, UploadInspection]]:
             copy.write(chunk)
         copy.flush()
         yield Path(copy.name), inspector.finish()
-
-
-def copy_chunks(source: Path, destination) -> None:
-    """Copy a local file into an open binary handle in chunks."""
-    with open(source, "rb") as handle:
-        shutil.copyfileobj(handle, destination, CHUNK_SIZE)
