@@ -1,0 +1,48 @@
+from django.contrib import admin
+
+from apps.automl.models import TrainingJob, TrainingJobEvent
+
+
+class TrainingJobEventInline(admin.TabularInline):
+    """The job's state history, oldest first (append-only)."""
+
+    model = TrainingJobEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "from_state", "to_state", "by", "message"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    """Operators follow jobs here; results and state are read-only (state changes go through services)."""
+
+    list_display = ["id", "project", "dataset", "target", "task_type", "status", "progress", "best_model",
+                    "created_by", "created_at", "finished_at"]  # fmt: skip
+    list_filter = ["status", "task_type", "presets", "project"]
+    search_fields = ["target", "best_model", "mlflow_run_id", "project__name", "dataset__name", "created_by__username"]
+    date_hierarchy = "created_at"
+    list_select_related = ["project", "dataset", "created_by"]
+    inlines = [TrainingJobEventInline]
+    fieldsets = [
+        ("Request", {"fields": ["project", "dataset", "dataset_sha256", "created_by", "target", "task_type",
+                                "problem_type", "time_budget", "metric", "presets", "hyperparameters",
+                                "registered_model_name", "test_size", "random_seed"]}),
+        ("Progress", {"fields": ["status", "progress", "current_best", "error", "worker", "celery_task_id",
+                                 "created_at", "started_at", "heartbeat_at", "finished_at", "cancel_requested_at",
+                                 "cancel_requested_by", "requeue_count"]}),
+        ("Results", {"fields": ["best_model", "eval_metric", "metrics", "leaderboard", "features", "class_labels",
+                                "split", "timings", "mlflow_run_id", "artifact", "artifact_sha256", "artifact_size"]}),
+    ]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in TrainingJob._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

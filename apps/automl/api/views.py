@@ -1,0 +1,100 @@
+from django.utils.decorators import method_decorator
+from django_ratelimit.decorators import ratelimit
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from apps.automl.api.serializers import (
+    TrainingJobCreateSerializer,
+    TrainingJobQueuedSerializer,
+    TrainingJobResultsSerializer,
+    TrainingJobSerializer,
+)
+from apps.automl.choices import JobStatus
+from apps.automl.models import TrainingJob
+from apps.automl.selectors import training_job_results, with_model_version_ids
+from apps.automl.services import training_job_cancel, training_job_create
+from apps.core.exceptions import Conflict, NotFound, ValidationError
+from apps.core.ratelimit import setting_rate
+from apps.projects.permissions import IsActiveUser, ProjectScopedMixin, projects_visible_to
+from apps.projects.selectors import datasets_visible_to
+
+
+class TrainingJobScopedView(ProjectScopedMixin, generics.GenericAPIView):
+    """Jobs of the projects the user can see; any other job is simply not found."""
+
+    permission_classes = [IsActiveUser]
+    serializer_class = TrainingJobSerializer
+    queryset = TrainingJob.objects.all()
+
+    def get_queryset(self):
+        return with_model_version_ids(super().get_queryset())
+
+
+class TrainingJobListCreateView(TrainingJobScopedView, generics.ListAPIView):
+    """List jobs (``?project=``) or start one."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        project = self.request.query_params.get("project")
+        if project in (None, ""):
+            return queryset
+        try:
+            project_id = int(project)
+        except ValueError as exc:
+            raise ValidationError("'project' is a project id.", field="project") from exc
+        if not projects_visible_to(user=self.request.user).filter(pk=project_id).exists():
+            raise NotFound("No such project.")
+        return queryset.filter(project_id=project_id)
+
+    @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.INT, description="Only this project's jobs")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=TrainingJobCreateSerializer, responses={202: TrainingJobQueuedSerializer})
+    @method_decorator(
+        ratelimit(group="automl-jobs", key="user", rate=setting_rate("RATELIMIT_AUTOML_JOBS"), block=True)
+    )
+    def post(self, request, *args, **kwargs):
+        serializer = TrainingJobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        dataset = datasets_visible_to(user=request.user).filter(pk=data.pop("dataset_id")).first()
+        if dataset is None:
+            raise NotFound("No such dataset.")
+        job = training_job_create(user=request.user, dataset=dataset, **data)
+        location = reverse("api-v1:automl-job-detail", kwargs={"pk": job.pk}, request=request)
+        return Response(
+            TrainingJobQueuedSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location}
+        )
+
+
+class TrainingJobDetailView(TrainingJobScopedView, generics.RetrieveAPIView):
+    """A job's status, progress and best model so far."""
+
+
+class TrainingJobResultsView(TrainingJobScopedView):
+    """The leaderboard, best model and test metrics of a succeeded job."""
+
+    serializer_class = TrainingJobResultsSerializer
+
+    def get(self, request, *args, **kwargs):
+        job = self.get_object()
+        if job.status != JobStatus.SUCCEEDED:
+            detail = f"Results exist once the job has succeeded; it is {job.status}."
+            if job.error:
+                detail += f" {job.error}"
+            raise Conflict(detail)
+        return Response(TrainingJobResultsSerializer(training_job_results(job=job)).data)
+
+
+class TrainingJobCancelView(TrainingJobScopedView):
+    """Ask a queued or running job to stop; it ends ``cancelled`` within seconds."""
+
+    @extend_schema(request=None, responses={202: TrainingJobSerializer})
+    def post(self, request, *args, **kwargs):
+        job = training_job_cancel(job=self.get_object(), user=request.user)
+        job = self.get_queryset().get(pk=job.pk)
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,167 @@
+"""The AutoGluon fit of one training job, run as a process of its own: ``python -m apps.automl.runner <folder>``.
+
+The worker prepares the job folder (``spec.json``, ``train.parquet``, ``test.parquet``) and starts this
+module in a new process session, so that it can stop the fit and everything it started at any moment
+(cancel, time limit) without touching its own state. While fitting, this process writes
+``progress.json`` (best model so far) after every model; at the end it writes ``result.json``
+(leaderboard on the test split, test metrics, features, class labels) or ``error.json``. It imports
+nothing of Django and exits on its own if the worker that started it disappears.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+SPEC_FILE = "spec.json"
+TRAIN_FILE = "train.parquet"
+TEST_FILE = "test.parquet"
+PROGRESS_FILE = "progress.json"
+RESULT_FILE = "result.json"
+ERROR_FILE = "error.json"
+LOG_FILE = "runner.log"
+PREDICTOR_DIR = "predictor"
+EXIT_PARENT_LOST = 70
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe Python value from numpy / pandas scalars; NaN and infinities become None."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def watch_parent(interval: float = 1.0) -> None:
+    """Exit as soon as the process that started this one is gone (its worker was killed)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(EXIT_PARENT_LOST)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def leaderboard_rows(predictor, test) -> list[dict]:
+    """Every model with its validation and test score (higher is better), fit and predict times."""
+    board = predictor.leaderboard(test, extra_info=False)
+    rows = []
+    for record in board.to_dict(orient="records"):
+        rows.append(
+            {
+                "model": str(record["model"]),
+                "score_val": plain(record.get("score_val")),
+                "score_test": plain(record.get("score_test")),
+                "fit_time": plain(record.get("fit_time")),
+                "pred_time_val": plain(record.get("pred_time_val")),
+                "pred_time_test": plain(record.get("pred_time_test")),
+                "stack_level": plain(record.get("stack_level")),
+            }
+        )
+    return rows
+
+
+def fit(job_dir: Path, spec: dict) -> dict:
+    """Fit a TabularPredictor as ``spec`` says and describe what it produced."""
+    import pandas as pd
+    from autogluon.tabular import TabularPredictor
+
+    from apps.automl.ag_callbacks import ProgressCallback
+
+    train = pd.read_parquet(job_dir / TRAIN_FILE)
+    test = pd.read_parquet(job_dir / TEST_FILE)
+    predictor = TabularPredictor(
+        label=spec["label"],
+        problem_type=spec.get("problem_type") or None,
+        eval_metric=spec.get("eval_metric") or None,
+        path=str(job_dir / PREDICTOR_DIR),
+        verbosity=spec.get("verbosity", 2),
+    )
+    fit_kwargs: dict[str, Any] = {
+        "time_limit": spec["time_limit"],
+        "presets": spec["presets"],
+        "num_cpus": spec.get("num_cpus", "auto"),
+        "num_gpus": 0,
+        "callbacks": [ProgressCallback(job_dir / PROGRESS_FILE)],
+    }
+    if spec.get("hyperparameters"):
+        fit_kwargs["hyperparameters"] = spec["hyperparameters"]
+    started = time.monotonic()
+    predictor.fit(train, **fit_kwargs)
+    fit_seconds = time.monotonic() - started
+    if not predictor.model_names():
+        raise RuntimeError("AutoGluon trained no model in the time given; give the job a larger time budget.")
+
+    scored = time.monotonic()
+    leaderboard = leaderboard_rows(predictor, test)
+    metrics = {
+        str(name): plain(value)
+        for name, value in predictor.evaluate(test, silent=True).items()
+        if isinstance(plain(value), (int, float))
+    }
+    best_model = predictor.model_best
+    raw_types = predictor.feature_metadata_in.type_map_raw
+    features = [
+        {"name": str(name), "dtype": str(raw_types.get(name, "object"))} for name in predictor.original_features
+    ]
+    class_labels = [plain(label) for label in predictor.class_labels] if predictor.class_labels is not None else []
+    score_seconds = time.monotonic() - scored
+
+    if spec.get("keep_only_best", True):
+        predictor.delete_models(models_to_keep="best", dry_run=False)
+        predictor.save_space()
+        predictor.save()
+    return {
+        "problem_type": str(predictor.problem_type),
+        "eval_metric": str(predictor.eval_metric.name),
+        "best_model": str(best_model),
+        "leaderboard": leaderboard,
+        "metrics": metrics,
+        "features": features,
+        "class_labels": class_labels,
+        "models_kept": [str(name) for name in predictor.model_names()],
+        "fit_seconds": round(fit_seconds, 3),
+        "score_seconds": round(score_seconds, 3),
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m apps.automl.runner <job folder>", file=sys.stderr)
+        return 2
+    job_dir = Path(argv[1])
+    watch_parent()
+    try:
+        spec = json.loads((job_dir / SPEC_FILE).read_text())
+        result = fit(job_dir, spec)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported to the worker in error.json
+        write_json(
+            job_dir / ERROR_FILE,
+            {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()},
+        )
+        traceback.print_exc()
+        return 1
+    write_json(job_dir / RESULT_FILE, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,45 @@
+"""Celery tasks of AutoML: thin wrappers taking ids and calling one service each.
+
+``CELERY_TASK_ROUTES`` sends this module's tasks to the ``training`` queue; the periodic stale-job check
+is sent to ``default`` by its beat entry, so it never waits behind long fits.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+# The longest a training task may take: the largest budget plus the margin for data, archive and MLflow.
+TRAINING_SOFT_LIMIT = settings.AUTOML_MAX_TIME_BUDGET + settings.AUTOML_TIME_LIMIT_MARGIN
+
+
+@shared_task(
+    bind=True,
+    name="apps.automl.tasks.run_training_job",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=TRAINING_SOFT_LIMIT,
+    time_limit=TRAINING_SOFT_LIMIT + 120,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_backoff_max=60,
+    max_retries=3,
+)
+def run_training_job(self, job_id: int) -> str:
+    """Train a queued job. Each call sends its own soft/hard time limits, derived from the job's budget.
+
+    Retries only when the database is briefly unreachable; a repeated delivery of a job that is already
+    running or finished does nothing.
+    """
+    from apps.automl.services import training_job_run
+
+    return training_job_run(job_id=job_id, worker=self.request.hostname or "")
+
+
+@shared_task(name="apps.automl.tasks.reap_stale_training_jobs", acks_late=False)
+def reap_stale_training_jobs() -> dict[str, list[int]]:
+    """Periodic (celery beat): requeue or fail running jobs whose worker stopped sending heartbeats."""
+    from apps.automl.services import training_jobs_reap_stale
+
+    return training_jobs_reap_stale()
