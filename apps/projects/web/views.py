@@ -1,0 +1,284 @@
+"""Session pages: the landing page, a project (datasets, upload, members) and a dataset (profile, preview).
+
+They call the same selectors and services as the API; a domain error becomes a message on the page
+(or a 404 for objects of projects the user cannot see).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.roles import has_capability
+from apps.core.exceptions import DomainError, NotFound
+from apps.projects.choices import ProjectRole
+from apps.projects.permissions import ROLE_RANK, project_role
+from apps.projects.selectors import (
+    dataset_get_visible,
+    dataset_preview,
+    project_get_visible,
+    project_members,
+    projects_for_user,
+)
+from apps.projects.services import (
+    dataset_create,
+    dataset_delete,
+    project_create,
+    project_delete,
+    project_member_remove,
+    project_member_upsert,
+    project_update,
+)
+from apps.projects.uploads import use_dataset_upload_handler
+from apps.projects.web.forms import DatasetUploadForm, MemberForm, ProjectForm
+
+
+def _visible_project(request, pk):
+    try:
+        return project_get_visible(user=request.user, project_id=pk)
+    except NotFound:
+        raise Http404("Project not found.") from None
+
+
+def _visible_dataset(request, pk):
+    try:
+        return dataset_get_visible(user=request.user, dataset_id=pk)
+    except NotFound:
+        raise Http404("Dataset not found.") from None
+
+
+def _attempt(request, action: Callable[[], object], *, success: str | None = None):
+    """Run a service call; a domain error becomes an error message (NotFound stays a 404). Returns its result."""
+    try:
+        result = action()
+    except NotFound:
+        raise Http404("Not found.") from None
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return None
+    if success:
+        messages.success(request, success)
+    return result if result is not None else True
+
+
+def _form_errors(request, form) -> None:
+    for field, errors in form.errors.items():
+        label = form.fields[field].label or field.capitalize() if field in form.fields else ""
+        for error in errors:
+            messages.error(request, f"{label}: {error}" if label else error)
+
+
+def _project_url(project_id) -> str:
+    return reverse("projects:project-detail", args=[project_id])
+
+
+@require_GET
+def landing(request):
+    """The signed-in user's projects, or an invitation to sign in."""
+    if not request.user.is_authenticated:
+        return render(request, "projects/landing.html", {"login_url": settings.LOGIN_URL})
+    return render(
+        request,
+        "projects/landing.html",
+        {
+            "projects": projects_for_user(user=request.user),
+            "can_create": has_capability(request.user, "projects:create"),
+            "form": ProjectForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def project_create_page(request):
+    form = ProjectForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect("projects:home")
+    project = _attempt(
+        request,
+        lambda: project_create(
+            owner=request.user, name=form.cleaned_data["name"], description=form.cleaned_data["description"]
+        ),
+    )
+    return redirect(_project_url(project.pk)) if project else redirect("projects:home")
+
+
+@login_required
+@require_GET
+def project_detail(request, pk):
+    project = _visible_project(request, pk)
+    role = project_role(user=request.user, project=project)
+    is_editor = ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
+    return render(
+        request,
+        "projects/project_detail.html",
+        {
+            "project": project,
+            "role": role,
+            "is_owner": role == ProjectRole.OWNER,
+            "can_upload": is_editor and has_capability(request.user, "datasets:upload") and not project.is_archived,
+            "datasets": project.datasets.select_related("created_by").order_by("-created_at", "-id"),
+            "members": project_members(project=project),
+            "upload_form": DatasetUploadForm(),
+            "member_form": MemberForm(),
+            "project_form": ProjectForm(initial={"name": project.name, "description": project.description}),
+            "max_upload_bytes": settings.DATASET_MAX_UPLOAD_BYTES,
+        },
+    )
+
+
+@login_required
+@require_POST
+def project_edit_page(request, pk):
+    project = _visible_project(request, pk)
+    if "is_archived" in request.POST:
+        archive = request.POST["is_archived"] == "true"
+        _attempt(
+            request,
+            lambda: project_update(user=request.user, project=project, is_archived=archive),
+            success="Project archived." if archive else "Project unarchived.",
+        )
+        return redirect(_project_url(pk))
+    form = ProjectForm(request.POST)
+    if form.is_valid():
+        _attempt(
+            request,
+            lambda: project_update(user=request.user, project=project, **form.cleaned_data),
+            success="Project saved.",
+        )
+    else:
+        _form_errors(request, form)
+    return redirect(_project_url(pk))
+
+
+@login_required
+@require_POST
+def project_delete_page(request, pk):
+    project = _visible_project(request, pk)
+    if _attempt(request, lambda: project_delete(user=request.user, project=project), success="Project deleted."):
+        return redirect("projects:home")
+    return redirect(_project_url(pk))
+
+
+@csrf_exempt
+@login_required
+@require_POST
+def dataset_upload_page(request, pk):
+    """Stream the upload through DatasetUploadHandler: it must be installed before the CSRF check reads the body."""
+    use_dataset_upload_handler(request)
+    try:
+        return _dataset_upload_checked(request, pk)
+    except DomainError as exc:  # raised while the body streams in (e.g. too large)
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(_project_url(pk))
+
+
+@csrf_protect
+def _dataset_upload_checked(request, pk):
+    project = _visible_project(request, pk)
+    form = DatasetUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect(_project_url(pk))
+    dataset = _attempt(
+        request,
+        lambda: dataset_create(
+            user=request.user, project=project, name=form.cleaned_data["name"], file=form.cleaned_data["file"]
+        ),
+    )
+    if dataset:
+        messages.success(
+            request, f"Dataset '{dataset.name}' uploaded: {dataset.n_rows} rows, {dataset.n_columns} columns."
+        )
+        return redirect("projects:dataset-detail", pk=dataset.pk)
+    return redirect(_project_url(pk))
+
+
+@login_required
+@require_POST
+def member_save_page(request, pk):
+    project = _visible_project(request, pk)
+    form = MemberForm(request.POST)
+    if not form.is_valid():
+        _form_errors(request, form)
+        return redirect(_project_url(pk))
+    user = get_user_model().objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+    if user is None:
+        messages.error(request, f"No active user is named '{form.cleaned_data['username']}'.")
+        return redirect(_project_url(pk))
+    _attempt(
+        request,
+        lambda: project_member_upsert(actor=request.user, project=project, user=user, role=form.cleaned_data["role"]),
+        success=f"{user.username} is now {form.cleaned_data['role']}.",
+    )
+    return redirect(_project_url(pk))
+
+
+@login_required
+@require_POST
+def member_remove_page(request, pk, user_id):
+    project = _visible_project(request, pk)
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise Http404("No such user.")
+    removed = _attempt(
+        request,
+        lambda: project_member_remove(actor=request.user, project=project, user=user),
+        success=f"{user.username} left the project.",
+    )
+    if removed and user.pk == request.user.pk:
+        return redirect("projects:home")
+    return redirect(_project_url(pk))
+
+
+@login_required
+@require_GET
+def dataset_detail(request, pk):
+    dataset = _visible_dataset(request, pk)
+    role = project_role(user=request.user, project=dataset.project)
+    preview, preview_error = None, None
+    try:
+        preview = dataset_preview(dataset=dataset, rows=settings.DATASET_PREVIEW_DEFAULT_ROWS)
+    except DomainError as exc:
+        preview_error = exc.message
+    return render(
+        request,
+        "projects/dataset_detail.html",
+        {
+            "dataset": dataset,
+            "project": dataset.project,
+            "profile_columns": dataset.profile.get("columns", dataset.columns),
+            "preview": preview,
+            "preview_rows": [[row[column] for column in preview["columns"]] for row in preview["rows"]]
+            if preview
+            else [],
+            "preview_error": preview_error,
+            "can_delete": ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
+            and has_capability(request.user, "datasets:delete"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def dataset_delete_page(request, pk):
+    dataset = _visible_dataset(request, pk)
+    project_id = dataset.project_id
+    deleted = _attempt(
+        request,
+        lambda: dataset_delete(user=request.user, dataset=dataset),
+        success=f"Dataset '{dataset.name}' deleted.",
+    )
+    if deleted:
+        return redirect(_project_url(project_id))
+    return redirect("projects:dataset-detail", pk=pk)
