@@ -9,7 +9,7 @@ look at the wrapped backend instead:
 - a file or database cache increments without atomicity: warning (counts may be lost under load);
 - a local-memory cache counts per process: fine for the embedded default (one machine), an error
   where ``RATELIMIT_REQUIRE_SHARED_CACHE`` is set (production, several web processes and replicas);
-- every ``RATELIMIT_*`` rate must parse ("5/m", "100/m", "10/h").
+- every ``RATELIMIT_*`` rate setting must parse ("5/m", "100/m", "10/h").
 """
 
 from __future__ import annotations
@@ -19,7 +19,25 @@ from django.core import checks
 
 from apps.core.ratelimit import parse_rate
 
-RATE_SETTINGS = ("RATELIMIT_LOGIN", "RATELIMIT_REGISTER", "RATELIMIT_API", "RATELIMIT_AUTOML_JOBS")
+# django-ratelimit's own RATELIMIT_* settings and ours that are not rates; every other RATELIMIT_* is a rate.
+NOT_RATES = {
+    "RATELIMIT_ENABLE",
+    "RATELIMIT_USE_CACHE",
+    "RATELIMIT_CACHE_PREFIX",
+    "RATELIMIT_IP_META_KEY",
+    "RATELIMIT_IPV4_MASK",
+    "RATELIMIT_IPV6_MASK",
+    "RATELIMIT_HASH_ALGORITHM",
+    "RATELIMIT_EXCEPTION_CLASS",
+    "RATELIMIT_FAIL_OPEN",
+    "RATELIMIT_VIEW",
+    "RATELIMIT_REQUIRE_SHARED_CACHE",
+}
+
+
+def rate_settings() -> list[str]:
+    """Names of the rate settings (RATELIMIT_LOGIN, RATELIMIT_API, RATELIMIT_AUTOML_JOBS, ...)."""
+    return sorted({name for name in dir(settings) if name.startswith("RATELIMIT_") and name not in NOT_RATES})
 
 
 def underlying_cache_backend(backend: str) -> str:
@@ -71,10 +89,8 @@ def check_ratelimit_cache(app_configs=None, **kwargs) -> list[checks.CheckMessag
                 id="maestro.E104",
             )
         )
-    for name in RATE_SETTINGS:
-        value = getattr(settings, name, None)
-        if value is None:
-            continue
+    for name in rate_settings():
+        value = getattr(settings, name)
         try:
             parse_rate(value)
         except ValueError as exc:
