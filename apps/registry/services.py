@@ -19,13 +19,13 @@ from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
 from apps.core.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationError
 from apps.projects.choices import ProjectRole
+from apps.projects.csv_safety import frame_to_safe_csv
 from apps.projects.models import Dataset
 from apps.projects.permissions import check_project_access
 from apps.projects.selectors import dataset_dataframe
 from apps.registry import signals
 from apps.registry.cards import card_inputs, card_inputs_digest
 from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
-from apps.projects.csv_safety import frame_to_safe_csv
 from apps.registry.hooks import DEPLOYABLE_APPROVAL_STATES, version_approval_state
 from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
 from apps.registry.selectors import rollback_target
@@ -534,7 +534,7 @@ def registered_model_mlflow_sync(*, registered_model_id: int) -> RegisteredModel
     errors: list[str] = []
     with transaction.atomic():
         registered_model = (
-            RegisteredModel.objects.select_for_update(skip_locked=True)
+            RegisteredModel.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("production_version")
             .filter(pk=registered_model_id)
             .first()
@@ -559,9 +559,10 @@ def registered_model_mlflow_sync(*, registered_model_id: int) -> RegisteredModel
                 version.save(update_fields=["mlflow_sync_status", "mlflow_sync_error", "mlflow_sync_attempts"])
             client = None
         if client is not None:
-            for version in registered_model.versions.select_for_update().exclude(
+            outstanding = registered_model.versions.select_for_update().exclude(
                 mlflow_sync_status=SyncStatus.SYNCED, mlflow_version__gt=""
-            ):
+            )
+            for version in outstanding.order_by("version"):  # oldest first, so MLflow's numbers follow ours
                 try:
                     version.mlflow_version = _ensure_mlflow_version(client, registered_model, version)
                 except Exception as exc:

@@ -435,6 +435,13 @@ CELERY_BEAT_SCHEDULE["registry-mlflow-sync-sweep"] = {
     "schedule": env.float("REGISTRY_MLFLOW_SWEEP_INTERVAL", default=300.0),
     "options": {"queue": "default"},
 }
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "ModelVersionStatusEnum": "apps.registry.choices.VersionStatus",
+        "BatchPredictionStatusEnum": "apps.registry.choices.BatchStatus",
+        "MlflowSyncStatusEnum": "apps.registry.choices.SyncStatus",
+    }
+)
 
 # ---------------------------------------------------------------------------
 # Accounts and security: rate limits, client address, registration

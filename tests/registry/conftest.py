@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,8 @@ from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
 from apps.core.archives import archive_directory
 from apps.registry import hooks
-from apps.registry.serving import predictor_cache
 from apps.registry.services import model_version_register_from_job
+from apps.registry.serving import predictor_cache
 from tests.conftest import EXAMPLES
 from tests.projects.factories import DatasetFactory, ProjectFactory
 
@@ -86,7 +86,9 @@ def _train(sample: str, folder: Path, tracking_uri: str) -> Trained:
         if isinstance(_plain(value), int | float)
     }
     raw_types = predictor.feature_metadata_in.type_map_raw
-    features = [{"name": str(name), "dtype": str(raw_types.get(name, "object"))} for name in predictor.original_features]
+    features = [
+        {"name": str(name), "dtype": str(raw_types.get(name, "object"))} for name in predictor.original_features
+    ]
     class_labels = [_plain(label) for label in predictor.class_labels] if predictor.class_labels is not None else []
     best_model = predictor.model_best
     predictor.delete_models(models_to_keep="best", dry_run=False)

@@ -1,8 +1,8 @@
 import pytest
 
 from apps.automl.choices import JobStatus
-from apps.automl.signals import training_job_succeeded
 from apps.automl.models import TrainingJob
+from apps.automl.signals import training_job_succeeded
 from apps.core.exceptions import Conflict
 from apps.registry.choices import SyncStatus, VersionStatus
 from apps.registry.models import ModelVersion, RegisteredModel

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from apps.automl.models import TrainingJob
 from apps.core.exceptions import Conflict, NotFound, ValidationError
+from apps.core.ratelimit import ApiRateThrottle
 from apps.projects.permissions import IsActiveUser, ProjectScopedMixin, scope_to_visible_projects
 from apps.projects.selectors import datasets_visible_to
 from apps.registry import selectors, services
@@ -37,6 +38,13 @@ class JSONOnlyNegotiationMixin:
     def perform_content_negotiation(self, request, force=False):
         renderer = JSONRenderer()
         return renderer, renderer.media_type
+
+
+class PredictRateThrottle(ApiRateThrottle):
+    """Online prediction is called by programs far more often than the rest of the API: its own limit."""
+
+    group = "predict"
+    rate_setting = "RATELIMIT_PREDICT"
 
 
 def _optional_int(request, name: str) -> int | None:
@@ -94,6 +102,7 @@ class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
 
 
 class RegisteredModelPredictView(RegistryView):
+    throttle_classes = [PredictRateThrottle]
     queryset = RegisteredModel.objects.select_related("project", "production_version__registered_model")
     serializer_class = s.PredictSerializer
 
@@ -233,6 +242,7 @@ class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionQuerysetMixin, 
 
 
 class ModelVersionPredictView(ModelVersionQuerysetMixin, RegistryView):
+    throttle_classes = [PredictRateThrottle]
     serializer_class = s.PredictSerializer
     queryset = ModelVersion.objects.select_related("registered_model", "registered_model__project")
 
