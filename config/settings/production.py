@@ -33,6 +33,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "max_size": env.int("DB_POOL_MAX", default=10),
     }
 CACHES = {"default": cache_config(env.str("CACHE_URL"))}
+# Rate limits must be counted in a cache every web process shares (a system-check error otherwise).
+RATELIMIT_REQUIRE_SHARED_CACHE = True
+SECRETS_DEPLOYMENT = True
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="s3")
 STORAGES = {
     "default": storage_config(STORAGE_BACKEND),
