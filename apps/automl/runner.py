@@ -2,10 +2,14 @@
 
 The worker prepares the job folder (``spec.json``, ``train.parquet``, ``test.parquet``) and starts this
 module in a new process session, so that it can stop the fit and everything it started at any moment
-(cancel, time limit) without touching its own state. While fitting, this process writes
-``progress.json`` (best model so far) after every model; at the end it writes ``result.json``
-(leaderboard on the test split, test metrics, features, class labels) or ``error.json``. It imports
-nothing of Django and exits on its own if the worker that started it disappears.
+(cancel, time limit) without touching its own state. Started as ``runner --wait``, the process imports
+AutoGluon and its model libraries first and then waits for a job folder on its standard input: a
+training worker keeps one such warm runner ready so a job does not wait seconds for imports.
+
+While fitting, this process writes ``progress.json`` (best model so far) after every model; at the end
+it writes ``result.json`` (leaderboard on the test split, test metrics, features, class labels) or
+``error.json``. It imports nothing of Django and exits on its own if the worker that started it
+disappears.
 """
 
 from __future__ import annotations
@@ -81,11 +85,13 @@ def leaderboard_rows(predictor, test) -> list[dict]:
 
 def fit(job_dir: Path, spec: dict) -> dict:
     """Fit a TabularPredictor as ``spec`` says and describe what it produced."""
+    begun = time.monotonic()
     import pandas as pd
     from autogluon.tabular import TabularPredictor
 
     from apps.automl.ag_callbacks import ProgressCallback
 
+    import_seconds = time.monotonic() - begun
     train = pd.read_parquet(job_dir / TRAIN_FILE)
     test = pd.read_parquet(job_dir / TEST_FILE)
     predictor = TabularPredictor(
@@ -125,10 +131,12 @@ def fit(job_dir: Path, spec: dict) -> dict:
     class_labels = [plain(label) for label in predictor.class_labels] if predictor.class_labels is not None else []
     score_seconds = time.monotonic() - scored
 
+    pruned = time.monotonic()
     if spec.get("keep_only_best", True):
         predictor.delete_models(models_to_keep="best", dry_run=False)
         predictor.save_space()
         predictor.save()
+    prune_seconds = time.monotonic() - pruned
     return {
         "problem_type": str(predictor.problem_type),
         "eval_metric": str(predictor.eval_metric.name),
@@ -140,15 +148,50 @@ def fit(job_dir: Path, spec: dict) -> dict:
         "models_kept": [str(name) for name in predictor.model_names()],
         "fit_seconds": round(fit_seconds, 3),
         "score_seconds": round(score_seconds, 3),
+        "import_seconds": round(import_seconds, 3),
+        "prune_seconds": round(prune_seconds, 3),
     }
+
+
+def preload() -> None:
+    """Import what every fit needs (AutoGluon loads its model libraries lazily, during the fit)."""
+    import pandas  # noqa: F401
+    from autogluon.tabular import TabularPredictor  # noqa: F401
+
+    from apps.automl import ag_callbacks  # noqa: F401
+
+    for module in ("lightgbm", "catboost", "xgboost", "sklearn.ensemble", "sklearn.neighbors", "sklearn.linear_model"):
+        try:
+            __import__(module)
+        except ImportError:
+            pass
+
+
+def redirect_output(path: Path) -> None:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m apps.automl.runner <job folder>", file=sys.stderr)
+        print("usage: python -m apps.automl.runner <job folder> | --wait", file=sys.stderr)
         return 2
-    job_dir = Path(argv[1])
     watch_parent()
+    if argv[1] == "--wait":
+        preload()
+        line = sys.stdin.readline().strip()
+        if not line:  # the worker closed the pipe without a job: it is shutting down
+            return 0
+        job_dir = Path(line)
+        redirect_output(job_dir / LOG_FILE)
+    else:
+        job_dir = Path(argv[1])
+    started = time.monotonic()
     try:
         spec = json.loads((job_dir / SPEC_FILE).read_text())
         result = fit(job_dir, spec)
@@ -159,6 +202,7 @@ def main(argv: list[str]) -> int:
         )
         traceback.print_exc()
         return 1
+    result["runner_seconds"] = round(time.monotonic() - started, 3)
     write_json(job_dir / RESULT_FILE, result)
     return 0
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.automl.choices import JobStatus, TaskType
 from apps.automl.models import ACTIVE_STATES, TrainingJob, TrainingJobEvent
 from apps.automl.signals import training_job_succeeded
-from apps.automl.training import JobAbandoned, JobCancelled, JobRun, TrainingFailed
+from apps.automl.training import JobAbandoned, JobCancelled, JobRun, TrainingFailed, WarmRunner
 from apps.automl.validation import (
     TargetSummary,
     dtype_is_numeric,
@@ -269,6 +269,7 @@ def training_job_run(*, job_id: int, worker: str = "") -> str:
         return JobStatus.FAILED
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        WarmRunner.replenish()
 
 
 @transaction.atomic

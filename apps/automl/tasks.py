@@ -6,7 +6,8 @@ is sent to ``default`` by its beat entry, so it never waits behind long fits.
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import current_app, shared_task
+from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -43,3 +44,27 @@ def reap_stale_training_jobs() -> dict[str, list[int]]:
     from apps.automl.services import training_jobs_reap_stale
 
     return training_jobs_reap_stale()
+
+
+def _consumes_training_queue() -> bool:
+    queues = getattr(current_app.amqp.queues, "consume_from", None)
+    return not queues or "training" in queues
+
+
+@worker_process_init.connect
+def _warm_runner_in_pool_process(**kwargs) -> None:
+    """Each prefork pool process of a training worker keeps an AutoGluon runner imported and waiting."""
+    if _consumes_training_queue():
+        from apps.automl.training import WarmRunner
+
+        WarmRunner.enable()
+
+
+@worker_init.connect
+def _warm_runner_in_worker(sender=None, **kwargs) -> None:
+    """Pools that run tasks in the worker process itself (solo, threads) keep the warm runner there."""
+    pool = getattr(getattr(sender, "pool_cls", None), "__module__", "") or ""
+    if pool.endswith(("solo", "thread", "threads")) and _consumes_training_queue():
+        from apps.automl.training import WarmRunner
+
+        WarmRunner.enable()

@@ -408,6 +408,8 @@ AUTOML_MAX_REQUEUES = env.int("AUTOML_MAX_REQUEUES", default=1)
 AUTOML_TIME_LIMIT_MARGIN = env.int("AUTOML_TIME_LIMIT_MARGIN", default=600)
 # Keep only the best model (and what it needs) in the stored predictor; the leaderboard keeps every model.
 AUTOML_KEEP_ONLY_BEST_MODEL = env.bool("AUTOML_KEEP_ONLY_BEST_MODEL", default=True)
+# Each training worker process keeps one runner process with AutoGluon imported, so a job starts fitting at once.
+AUTOML_WARM_RUNNER = env.bool("AUTOML_WARM_RUNNER", default=True)
 # New jobs one user may start (django-ratelimit rate).
 RATELIMIT_AUTOML_JOBS = env.str("RATELIMIT_AUTOML_JOBS", default="10/h")
 CELERY_BEAT_SCHEDULE["automl-fail-stale-jobs"] = {

@@ -39,10 +39,17 @@ def wait_for(job_id: int, done, timeout: float) -> TrainingJob:
 
 
 def runner_processes(job_id: int) -> list[psutil.Process]:
-    found = []
+    """AutoGluon runner processes working on the job (started for it, or a warm runner it was handed to)."""
+    marker, found = f"job-{job_id}-", []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(process.info["cmdline"] or [])
-        if "apps.automl.runner" in cmdline and f"job-{job_id}-" in cmdline:
+        if "apps.automl.runner" not in cmdline:
+            continue
+        try:
+            files = [item.path for item in process.open_files()]
+        except psutil.Error:
+            files = []
+        if marker in cmdline or any(marker in path for path in files):
             found.append(process)
     return found
 
