@@ -1,0 +1,130 @@
+"""Session pages: a project's AutoML jobs with the "new job" form, and one job's progress and leaderboard.
+
+They call the same selectors and services as the API; the job page refreshes itself from the API
+(``static/js/automl.js``) while the job is queued or running.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
+
+from apps.accounts.roles import has_capability
+from apps.automl.choices import TERMINAL_STATES
+from apps.automl.models import ACTIVE_STATES
+from apps.automl.selectors import training_job_model_version_id, training_jobs_visible_to
+from apps.automl.services import training_job_cancel, training_job_create
+from apps.automl.web.forms import TrainingJobForm
+from apps.core.exceptions import DomainError, NotFound
+from apps.core.ratelimit import setting_rate
+from apps.projects.choices import ProjectRole
+from apps.projects.models import Project
+from apps.projects.permissions import ROLE_RANK, project_role, projects_visible_to
+
+
+def _visible_project(request, pk: int) -> Project:
+    project = projects_visible_to(user=request.user).filter(pk=pk).first()
+    if project is None:
+        raise Http404("Project not found.")
+    return project
+
+
+def _can_run(user, project: Project) -> bool:
+    role = project_role(user=user, project=project)
+    return (
+        role is not None
+        and ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
+        and has_capability(user, "automl:run")
+        and not project.is_archived
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_jobs(request, pk: int):
+    """A project's jobs, newest first, and the form to start one."""
+    project = _visible_project(request, pk)
+    datasets = list(project.datasets.order_by("name"))
+    can_run = _can_run(request.user, project)
+    form = TrainingJobForm(request.POST or None, datasets=datasets)
+    status = 200
+    if request.method == "POST":
+        if not can_run:
+            messages.error(request, "You cannot start jobs in this project.")
+            status = 403
+        elif is_ratelimited(
+            request,
+            group="automl-jobs",
+            key="user",
+            rate=setting_rate("RATELIMIT_AUTOML_JOBS"),
+            increment=True,
+        ):
+            messages.error(request, "You started too many jobs recently; try again later.")
+            status = 429
+        elif form.is_valid():
+            data = dict(form.cleaned_data)
+            dataset = next(item for item in datasets if item.pk == data.pop("dataset"))
+            try:
+                job = training_job_create(user=request.user, dataset=dataset, **data)
+            except NotFound:
+                raise Http404("Not found.") from None
+            except DomainError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                status = 400
+            else:
+                messages.success(request, f"Job {job.pk} is queued.")
+                return redirect("automl:job-detail", pk=job.pk)
+        else:
+            status = 400
+    jobs = training_jobs_visible_to(user=request.user).filter(project=project)[:100]
+    context = {
+        "project": project,
+        "jobs": jobs,
+        "form": form,
+        "can_run": can_run,
+        "dataset_columns": {
+            dataset.pk: [column.get("name") for column in dataset.columns or []] for dataset in datasets
+        },
+    }
+    return render(request, "automl/project_jobs.html", context, status=status)
+
+
+@login_required
+@require_GET
+def job_detail(request, pk: int):
+    """A job's state, progress (refreshed by the page's script), leaderboard and history."""
+    job = training_jobs_visible_to(user=request.user).filter(pk=pk).first()
+    if job is None:
+        raise Http404("Job not found.")
+    role = project_role(user=request.user, project=job.project)
+    context = {
+        "job": job,
+        "active": job.status in ACTIVE_STATES,
+        "finished": job.status in TERMINAL_STATES,
+        "can_cancel": job.status in ACTIVE_STATES
+        and role is not None
+        and ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
+        and has_capability(request.user, "automl:cancel"),
+        "events": job.events.select_related("by"),
+        "model_version_id": training_job_model_version_id(job=job),
+    }
+    return render(request, "automl/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request, pk: int):
+    job = training_jobs_visible_to(user=request.user).filter(pk=pk).first()
+    if job is None:
+        raise Http404("Job not found.")
+    try:
+        training_job_cancel(job=job, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Cancel requested; the job stops within seconds.")
+    return redirect("automl:job-detail", pk=job.pk)
