@@ -1,0 +1,42 @@
+"""Gunicorn settings of the Maestro ML web container (``entrypoint.sh web``).
+
+Tunable through the environment: WEB_CONCURRENCY (worker processes, default 2), GUNICORN_THREADS
+(threads per worker, default 4), GUNICORN_TIMEOUT (seconds a request may take, default 120).
+"""
+
+import os
+from pathlib import Path
+
+bind = "0.0.0.0:8000"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+# Idle keep-alive connections from nginx stay open longer than nginx keeps them (60 s in
+# deploy/nginx/maestro.conf): nginx never sends a request on a connection gunicorn just closed.
+keepalive = 75
+# Heartbeat files in memory: works with a read-only root filesystem and never stalls on disk.
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - the container's own
+# gunicorn's control socket defaults to $HOME; /tmp stays writable with a read-only root filesystem.
+control_socket = "/tmp/gunicorn.ctl"  # noqa: S108 - the container's own /tmp
+accesslog = "-"
+errorlog = "-"
+# Only nginx / the ingress controller reach this port; they set X-Forwarded-Proto.
+forwarded_allow_ips = "*"
+
+# Every worker process counts its own requests: prometheus_client's multiprocess mode lets /metrics
+# (django-prometheus) add up all of them, whichever worker answers the scrape. Set before the
+# workers import Django, emptied when the server starts, and a dead worker's gauges are dropped.
+PROMETHEUS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/maestro-prometheus"))  # noqa: S108
+
+
+def on_starting(server):
+    PROMETHEUS_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in PROMETHEUS_DIR.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
