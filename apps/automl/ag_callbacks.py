@@ -32,7 +32,13 @@ class ProgressCallback(AbstractCallback):
                 best = max(scores, key=scores.get)
                 write_json(
                     Path(self.path),
-                    {"model": best, "score": scores[best], "models_fitted": len(scores), "at": time.time()},
+                    {
+                        "model": best,
+                        "score": scores[best],
+                        "metric": getattr(trainer.eval_metric, "name", ""),
+                        "models_fitted": len(scores),
+                        "at": time.time(),
+                    },
                 )
         except Exception:  # noqa: BLE001, S110 - a progress report must never break the fit
             pass

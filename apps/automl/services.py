@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -397,4 +397,21 @@ def training_jobs_reap_stale(*, now=None) -> dict[str, list[int]]:
                 outcome["failed"].append(job.pk)
         if stale_run_id:
             _end_mlflow_run(stale_run_id, "FAILED")
+    _remove_orphan_work_dirs(older_than=cutoff)
     return outcome
+
+
+def _remove_orphan_work_dirs(*, older_than) -> None:
+    """Remove job folders on this host left by killed workers (their job is no longer running)."""
+    root = Path(settings.AUTOML_WORK_DIR)
+    if not root.is_dir():
+        return
+    running = set(TrainingJob.objects.filter(status=JobStatus.RUNNING).values_list("pk", flat=True))
+    for folder in root.glob("job-*-*"):
+        try:
+            job_id = int(folder.name.split("-")[1])
+            changed = datetime.fromtimestamp(folder.stat().st_mtime, tz=UTC)
+        except (ValueError, IndexError, OSError):
+            continue
+        if job_id not in running and changed < older_than:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -355,7 +355,7 @@ class JobRun:
             current = {
                 "model": best["model"],
                 "score": best.get("score"),
-                "metric": self.job.metric or "",
+                "metric": best.get("metric") or self.job.metric or "",
                 "models_fitted": best.get("models_fitted"),
             }
         self.heartbeat(progress, current)

@@ -1,5 +1,6 @@
 """Service-level rules of AutoML jobs: splitting, target rules, state moves, heartbeats, lost workers."""
 
+import os
 from datetime import timedelta
 
 import numpy as np
@@ -309,3 +310,19 @@ def test_stale_job_check_is_a_beat_task_on_the_default_queue(settings):
 
     assert app.amqp.router.route({}, run_training_job.name)["queue"].name == "training"
     assert run_training_job.acks_late and run_training_job.reject_on_worker_lost
+
+
+def test_stale_job_check_removes_folders_killed_workers_left(settings, tmp_path):
+    settings.AUTOML_WORK_DIR = tmp_path
+    settings.AUTOML_HEARTBEAT_TIMEOUT = 60
+    alive = running_job()
+    ended = TrainingJobFactory()
+    old = timezone.now() - timedelta(seconds=600)
+    for job in (alive, ended):
+        folder = tmp_path / f"job-{job.pk}-abcd1234"
+        folder.mkdir()
+        os.utime(folder, (old.timestamp(), old.timestamp()))
+    recent = tmp_path / f"job-{ended.pk}-recent00"
+    recent.mkdir()
+    services.training_jobs_reap_stale()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([f"job-{alive.pk}-abcd1234", recent.name])
