@@ -19,7 +19,7 @@ from apps.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceUn
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Dataset, Project, ProjectMembership
 from apps.projects.permissions import ALL_OBJECT_PERMISSIONS, ROLE_OBJECT_PERMISSIONS, check_project_access
-from apps.projects.tabular import column_summaries, profile_frame, read_table
+from apps.projects.tabular import column_summaries, profile_frame, read_table, release_memory
 from apps.projects.uploads import local_upload
 
 logger = logging.getLogger("maestro.projects")
@@ -264,10 +264,13 @@ def dataset_create(*, user, project: Project, name: str | None, file: UploadedFi
     storage = Dataset._meta.get_field("file").storage
     with local_upload(file) as (path, inspection):
         _ensure_new_content(project=project, sha256=inspection.sha256)
-        parsed = read_table(path, inspection, max_columns=settings.DATASET_MAX_COLUMNS)
-        file_format = parsed.file_format
-        profile = profile_frame(parsed.frame)
-        del parsed
+        try:
+            parsed = read_table(path, inspection, max_columns=settings.DATASET_MAX_COLUMNS)
+            file_format = parsed.file_format
+            profile = profile_frame(parsed.frame)
+            del parsed
+        finally:
+            release_memory()
         stored_name = _store(
             storage=storage, name=f"datasets/{project.pk}/{uuid.uuid4().hex}.{file_format}", file=file, path=path
         )

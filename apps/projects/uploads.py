@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
 from apps.core.exceptions import PayloadTooLarge
+
+logger = logging.getLogger("maestro.projects")
 
 CHUNK_SIZE = 1024 * 1024
 HEAD_BYTES = 8
@@ -75,7 +78,8 @@ class UploadInspector:
         self._digest.update(chunk)
         if not self.has_nul and b"\x00" in chunk:
             self.has_nul = True
-        if self.utf8_error_offset is None:
+        # Plain ASCII (most CSV bytes) is valid UTF-8 as long as no multi-byte character is pending.
+        if self.utf8_error_offset is None and not (chunk.isascii() and not self._decoder.getstate()[0]):
             try:
                 self._decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -132,7 +136,10 @@ class DatasetUploadHandler(TemporaryFileUploadHandler):
 
 def use_dataset_upload_handler(request) -> None:
     """Make ``request`` (a Django HttpRequest, body not yet read) stream its files through DatasetUploadHandler."""
-    request.upload_handlers = [DatasetUploadHandler(request)]
+    try:
+        request.upload_handlers = [DatasetUploadHandler(request)]
+    except AttributeError:  # something read the body already: local_upload() still hashes and checks the file
+        logger.warning("The request body was read before the dataset upload handler could be installed.")
 
 
 @contextmanager
