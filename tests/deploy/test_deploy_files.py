@@ -390,6 +390,17 @@ def test_required_variables_are_documented():
     assert not missing, f"docs/deployment.md does not mention {sorted(missing)}"
 
 
+def test_generate_secrets_writes_every_secret_compose_requires():
+    from apps.core.secrets_env import GENERATED, generate_values
+
+    text = "\n".join(value for _, value in all_strings(compose()))
+    required = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", text)) - {"DJANGO_ALLOWED_HOSTS"}
+    assert required <= set(GENERATED), f"generate_secrets does not write {sorted(required - set(GENERATED))}"
+    for name, value in generate_values().items():
+        if name in required:  # compose puts them into URLs and shell commands
+            assert re.fullmatch(r"[A-Za-z0-9_-]+", value), f"{name} is not URL-safe"
+
+
 def test_bind_mounts_exist_in_the_repository():
     for name, service in services().items():
         for volume in service.get("volumes", []):
