@@ -95,6 +95,8 @@ def dataset_preview(*, dataset: Dataset, rows: int) -> dict:
         frame = dataset_dataframe(dataset=dataset, nrows=rows)
     except FileNotFoundError as exc:
         raise Conflict(str(exc)) from exc
+    except (ValueError, OSError) as exc:  # pandas' ParserError and UnicodeDecodeError are ValueErrors
+        raise Conflict(f"The stored file of dataset '{dataset.name}' cannot be read: {exc}") from exc
     columns = [str(name) for name in frame.columns]
     frame.columns = columns
     values = frame.astype(object).where(frame.notna(), None)

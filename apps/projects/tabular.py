@@ -55,6 +55,7 @@ DATETIME_FORMATS = (
 )
 DATETIME_SAMPLE = 100
 SHOWN_TEXT = 80
+PANDAS_CHECK_ROWS = 100_000
 
 # Signatures of common files people upload by mistake, named in the error.
 BINARY_SIGNATURES = (
@@ -189,10 +190,22 @@ def _raise_ragged(path: Path) -> None:
         )
 
 
-def read_csv(path: Path, *, max_columns: int) -> pd.DataFrame:
+def _check_quotes_with_pandas(path: Path) -> None:
+    """An odd number of quote characters may be a quoted value never closed, which Arrow reads to the end
+    of the file while pandas (what jobs read datasets with) refuses it: let pandas decide, chunk by chunk."""
+    try:
+        for _ in pd.read_csv(path, dtype=str, encoding="utf-8", chunksize=PANDAS_CHECK_ROWS):
+            pass
+    except pd.errors.ParserError as exc:
+        raise ValidationError(f"The file cannot be parsed as CSV: {exc}. Check its quotes.", field="file") from exc
+
+
+def read_csv(path: Path, *, max_columns: int, odd_quotes: bool = False) -> pd.DataFrame:
     """Parse a UTF-8 CSV file into an Arrow-backed DataFrame, rejecting malformed files."""
     names = read_csv_header(path)
     check_column_names(names, max_columns=max_columns)
+    if odd_quotes:
+        _check_quotes_with_pandas(path)
     ragged: list = []
 
     def note_ragged(row) -> str:
@@ -232,7 +245,7 @@ def read_table(path: Path, inspection: UploadInspection, *, max_columns: int) ->
     if file_format == "parquet":
         frame = read_parquet(path, max_columns=max_columns)
     else:
-        frame = read_csv(path, max_columns=max_columns)
+        frame = read_csv(path, max_columns=max_columns, odd_quotes=inspection.odd_quotes)
     if len(frame) == 0:
         raise ValidationError("The file has a header but no data rows.", field="file")
     return ParsedTable(frame=frame, file_format=file_format)

@@ -52,6 +52,7 @@ class UploadInspection:
     head: bytes
     has_nul: bool
     utf8_error_offset: int | None
+    odd_quotes: bool = False  # an odd number of '"': a quoted value may never be closed
 
     @property
     def is_utf8(self) -> bool:
@@ -68,6 +69,7 @@ class UploadInspector:
         self.size = 0
         self.head = b""
         self.has_nul = False
+        self.quotes = 0
         self.utf8_error_offset: int | None = None
 
     def feed(self, chunk: bytes) -> None:
@@ -78,6 +80,7 @@ class UploadInspector:
         self._digest.update(chunk)
         if not self.has_nul and b"\x00" in chunk:
             self.has_nul = True
+        self.quotes += chunk.count(b'"')
         # Plain ASCII (most CSV bytes) is valid UTF-8 as long as no multi-byte character is pending.
         if self.utf8_error_offset is None and not (chunk.isascii() and not self._decoder.getstate()[0]):
             try:
@@ -97,6 +100,7 @@ class UploadInspector:
             size_bytes=self.size,
             head=self.head,
             has_nul=self.has_nul,
+            odd_quotes=self.quotes % 2 == 1,
             utf8_error_offset=self.utf8_error_offset,
         )
 

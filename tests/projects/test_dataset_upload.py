@@ -150,6 +150,13 @@ def test_quoted_newlines_and_utf8_bom_parse(project, owner_client):
     assert [column["name"] for column in body["columns"]] == ["id", "comment"]
 
 
+def test_a_lone_quote_inside_a_value_is_data(project, owner_client):
+    body = upload(owner_client, project, b"name,height\nAda,5'11\"\nBob,6'0\"\n").json()
+    assert body["n_rows"] == 2
+    preview = owner_client.get(f"/api/v1/datasets/{body['id']}/preview").json()
+    assert preview["rows"][0]["height"] == "5'11\""
+
+
 def test_name_defaults_to_the_file_name(project, owner_client, example_csv):
     response = upload(owner_client, project, example_csv("iris").read_bytes(), name="", filename="flowers.csv")
     assert response.status_code == 201
@@ -217,6 +224,7 @@ BAD_FILES = {
     "semicolon separated": (b"a;b;c\n1;2;3\n", "separated by another character"),
     "header only": (b"a,b,c\n", "no data rows"),
     "blank lines only": (b"\n\n\n", "no header row"),
+    "quote never closed": (b'a,b\n1,"open\n2,3\n', "Check its quotes"),
 }
 
 
