@@ -72,7 +72,7 @@ def _attempt(request, action: Callable[[], object], *, success: str | None = Non
 
 def _form_errors(request, form) -> None:
     for field, errors in form.errors.items():
-        label = form.fields[field].label or field.capitalize() if field in form.fields else ""
+        label = (form.fields[field].label or field.capitalize()) if field in form.fields else ""
         for error in errors:
             messages.error(request, f"{label}: {error}" if label else error)
 
