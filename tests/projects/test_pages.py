@@ -132,6 +132,9 @@ def test_owner_manages_members_and_archive_from_the_page():
     client.post(f"/projects/{project.pk}/edit", {"is_archived": "true"})
     project.refresh_from_db()
     assert project.is_archived
+    client.post(f"/projects/{project.pk}/edit", {"project-name": "Renamed", "project-description": "New words"})
+    project.refresh_from_db()
+    assert (project.name, project.description) == ("Renamed", "New words")
 
 
 def test_dataset_page_of_another_project_is_404_and_delete_needs_rights(django_capture_on_commit_callbacks):

@@ -131,7 +131,9 @@ def project_detail(request, pk):
             "members": project_members(project=project),
             "upload_form": DatasetUploadForm(),
             "member_form": MemberForm(),
-            "project_form": ProjectForm(initial={"name": project.name, "description": project.description}),
+            "project_form": ProjectForm(
+                prefix="project", initial={"name": project.name, "description": project.description}
+            ),
             "max_upload_bytes": settings.DATASET_MAX_UPLOAD_BYTES,
         },
     )
@@ -149,7 +151,7 @@ def project_edit_page(request, pk):
             success="Project archived." if archive else "Project unarchived.",
         )
         return redirect(_project_url(pk))
-    form = ProjectForm(request.POST)
+    form = ProjectForm(request.POST, prefix="project")
     if form.is_valid():
         _attempt(
             request,
