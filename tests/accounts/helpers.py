@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import zlib
+
 from rest_framework.test import APIClient
 
 from tests.accounts.factories import PASSWORD
@@ -31,3 +34,16 @@ def client_for(user) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     client.tokens = tokens
     return client
+
+
+def seconds_to_window_end(value: str, period: int) -> int:
+    """When django-ratelimit's window for the key ``value`` ends (its windows are jittered per key)."""
+    now = int(time.time())
+    end = now - (now % period) + (zlib.crc32(value.encode()) % period)
+    return (end + period if end < now else end) - now
+
+
+def away_from_window_edges(*values: str, period: int = 60, margin: int = 3) -> None:
+    """Wait while a rate-limit window of ``values`` is about to end, so a test's requests share one window."""
+    while min(seconds_to_window_end(value, period) for value in values) < margin:
+        time.sleep(0.5)

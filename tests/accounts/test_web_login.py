@@ -7,6 +7,7 @@ from django.test import Client
 
 from apps.core.models import AuditLogEntry
 from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.helpers import away_from_window_edges
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +58,7 @@ def test_wrong_password_on_the_page_shows_an_error_and_is_audited():
 def test_page_login_is_rate_limited_like_the_api(settings):
     settings.RATELIMIT_LOGIN = "2/m"
     user = UserFactory()
+    away_from_window_edges("127.0.0.1", user.username.casefold())
     browser = Client()
     for _ in range(2):
         assert (
