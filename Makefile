@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench migrate clean
+.PHONY: install system-deps run test lint format bench migrate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# Debian libraries WeasyPrint needs for PDF model cards; installed with apt-get when missing (as root).
+SYSTEM_DEPS := libpango-1.0-0 libpangoft2-1.0-0
+
+system-deps:
+	@command -v dpkg >/dev/null || exit 0; \
+	missing=$$(for p in $(SYSTEM_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "PDF model cards need: sudo apt-get install $$missing"; fi; \
+	fi
+
+install: system-deps $(STAMP)
 
 migrate: install
 	$(PY) manage.py migrate --noinput
