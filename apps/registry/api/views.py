@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from django.http import FileResponse, HttpResponse
 from django.utils.text import slugify
@@ -40,6 +41,9 @@ class JSONOnlyNegotiationMixin:
         return renderer, renderer.media_type
 
 
+SERVING_DEFERRED = ("card", "leaderboard", "metrics", "intended_use", "limitations", "mlflow_sync_error")
+
+
 class PredictRateThrottle(ApiRateThrottle):
     """Online prediction is called by programs far more often than the rest of the API: its own limit."""
 
@@ -58,9 +62,11 @@ def _optional_int(request, name: str) -> int | None:
 
 
 def _prediction_response(version: ModelVersion, data: dict) -> Response:
+    started = time.perf_counter()
     result = model_version_predict(
         version=version, instances=data["instances"], ignore_extra=data.get("ignore_extra", False)
     )
+    model_ms = (time.perf_counter() - started) * 1000
     body = {
         "model_version_id": version.pk,
         "registered_model_id": version.registered_model_id,
@@ -70,7 +76,8 @@ def _prediction_response(version: ModelVersion, data: dict) -> Response:
     if result.probabilities is not None:
         body["probabilities"] = result.probabilities
         body["class_labels"] = result.class_labels
-    return Response(body)
+    # How long validation + the model took, so clients can tell model time from network and queueing.
+    return Response(body, headers={"Server-Timing": f"model;dur={model_ms:.2f}"})
 
 
 # ---------------------------------------------------------------------------
@@ -103,7 +110,9 @@ class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
 
 class RegisteredModelPredictView(RegistryView):
     throttle_classes = [PredictRateThrottle]
-    queryset = RegisteredModel.objects.select_related("project", "production_version__registered_model")
+    queryset = RegisteredModel.objects.select_related("production_version").defer(
+        *(f"production_version__{name}" for name in SERVING_DEFERRED)
+    )
     serializer_class = s.PredictSerializer
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
@@ -244,7 +253,8 @@ class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionQuerysetMixin, 
 class ModelVersionPredictView(ModelVersionQuerysetMixin, RegistryView):
     throttle_classes = [PredictRateThrottle]
     serializer_class = s.PredictSerializer
-    queryset = ModelVersion.objects.select_related("registered_model", "registered_model__project")
+    # The hot path: only what serving needs (the card and leaderboard can be large).
+    queryset = ModelVersion.objects.select_related("registered_model").defer(*SERVING_DEFERRED)
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
     def post(self, request, pk: int):

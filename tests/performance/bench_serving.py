@@ -1,0 +1,429 @@
+"""Prediction serving: one loaded AutoGluon model, raw in process against ``POST models/{id}/predict``.
+
+The titanic sample (binary) is fitted once (``{"GBM": {}}``), archived and registered as a model
+version exactly as an AutoML job's would be. Then, on the same loaded predictor and the same rows:
+
+- raw: ``predictor.predict`` of one row in this process (the predictor loaded and ``persist()``-ed
+  the way the web process loads it), measured before and after the REST runs (the faster is the
+  baseline, which makes the goal stricter on a busy machine);
+- REST: ``POST /api/v1/models/{id}/predict`` with one row, through gunicorn on loopback with a warm
+  cache (JWT auth, permission scoping, rate limiting, input validation and JSON included; the
+  database connection kept between requests as production's pool keeps it), first sequentially,
+  then from 8 concurrent clients;
+- batch: 10,000 rows, raw ``predictor.predict`` against a batch prediction through the platform
+  (``POST models/{id}/batch-predictions`` -> Celery worker -> CSV in storage).
+
+Printed: p50/p95/p99 latency and requests/s of each, and rows/s of the batch. Goals: REST p50 (one
+client) <= raw p50 + 10 ms, and REST p99 <= 100 ms with 8 concurrent clients. Exit code 1 when a goal
+is missed.
+
+Run: ``python tests/performance/bench_serving.py`` (``make bench`` runs every ``bench_*.py``). It uses
+a database and a data folder of its own (``<DATABASE>_bench_serving``, ``var/bench-serving``), reset
+each run. Environment: BENCH_REQUESTS (500), BENCH_CONCURRENCY (8), BENCH_WEB_WORKERS (2),
+BENCH_WEB_THREADS (1), BENCH_BATCH_ROWS (10000), BENCH_PORT (8765).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "500"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
+WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS", "1"))
+BATCH_ROWS = int(os.environ.get("BENCH_BATCH_ROWS", "10000"))
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+GOAL_P50_OVER_RAW_MS = 10.0
+GOAL_P99_CONCURRENT_MS = 100.0
+SAMPLE, TARGET = "titanic", "Survived"
+
+
+@dataclass
+class Latencies:
+    name: str
+    seconds: list[float]
+    wall: float
+    model_ms: list[float] = field(default_factory=list)  # validation + model inside the web process
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.seconds)
+        index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+        return ordered[index] * 1000
+
+    @property
+    def rate(self) -> float:
+        return len(self.seconds) / self.wall if self.wall else float("nan")
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    os.environ.setdefault("DATA_DIR", str(ROOT / "var" / "bench-serving"))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    data_dir = Path(os.environ["DATA_DIR"])
+    for folder in ("celery", "media", "model-cache"):  # a clean slate: no message or file of an earlier run
+        shutil.rmtree(data_dir / folder, ignore_errors=True)
+    import django
+
+    django.setup()
+
+
+def train(frame) -> tuple[Path, dict]:
+    """Fit and archive the model the way the AutoML runner does; answer the archive and its record."""
+    from autogluon.tabular import TabularPredictor
+
+    from apps.core.archives import archive_directory
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    test = frame.sample(frac=0.2, random_state=0)
+    predictor = TabularPredictor(label=TARGET, problem_type="binary", path=str(folder / "predictor"), verbosity=0)
+    predictor.fit(frame.drop(test.index), time_limit=30, hyperparameters={"GBM": {}}, num_cpus=1)
+    raw_types = predictor.feature_metadata_in.type_map_raw
+    record = {
+        "features": [{"name": str(name), "dtype": str(raw_types[name])} for name in predictor.original_features],
+        "class_labels": [int(label) for label in predictor.class_labels],
+        "metrics": {k: float(v) for k, v in predictor.evaluate(test, silent=True).items()},
+        "eval_metric": predictor.eval_metric.name,
+        "best_model": predictor.model_best,
+    }
+    predictor.delete_models(models_to_keep="best", dry_run=False)
+    predictor.save_space()
+    predictor.save()
+    archive = folder / "predictor.tar.gz"
+    record["sha256"] = archive_directory(folder / "predictor", archive)
+    return archive, record
+
+
+def register(project, dataset, archive: Path, record: dict):
+    from django.core.files import File
+    from django.utils import timezone
+
+    from apps.automl.choices import JobStatus
+    from apps.automl.models import TrainingJob
+    from apps.registry.services import model_version_register_from_job
+
+    with open(archive, "rb") as handle:
+        name = dataset.file.storage.save("automl/jobs/bench/predictor.tar.gz", File(handle))
+    job = TrainingJob.objects.create(
+        project=project,
+        dataset=dataset,
+        created_by=project.owner,
+        target=TARGET,
+        problem_type="binary",
+        time_budget=30,
+        status=JobStatus.SUCCEEDED,
+        progress=1.0,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        features=record["features"],
+        class_labels=record["class_labels"],
+        metrics=record["metrics"],
+        eval_metric=record["eval_metric"],
+        best_model=record["best_model"],
+        artifact=name,
+        artifact_sha256=record["sha256"],
+        artifact_size=archive.stat().st_size,
+    )
+    return model_version_register_from_job(job_id=job.pk)
+
+
+def time_raw(predictor, row_frame, n: int) -> Latencies:
+    for _ in range(20):
+        predictor.predict(row_frame)
+    seconds = []
+    started = time.perf_counter()
+    for _ in range(n):
+        begin = time.perf_counter()
+        predictor.predict(row_frame)
+        seconds.append(time.perf_counter() - begin)
+    return Latencies("raw predictor.predict, in process", seconds, time.perf_counter() - started)
+
+
+class Client:
+    """A minimal keep-alive HTTP client (reconnects when the server closes), so the client costs little."""
+
+    def __init__(self, port: int, token: str, path: str, body: bytes):
+        self.port, self.path, self.body = port, path, body
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.connection: http.client.HTTPConnection | None = None
+        self.model_ms: float | None = None
+
+    def post(self) -> dict:
+        for attempt in range(2):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.connection.request("POST", self.path, body=self.body, headers=self.headers)
+                response = self.connection.getresponse()
+                payload = response.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.connection.close()
+                self.connection = None
+                if attempt:
+                    raise
+                continue
+            if response.getheader("Connection", "").lower() == "close":
+                self.connection.close()
+                self.connection = None
+            if response.status != 200:
+                raise RuntimeError(f"POST {self.path} answered {response.status}: {payload[:300]!r}")
+            timing = response.getheader("Server-Timing", "")
+            self.model_ms = float(timing.split("dur=", 1)[1]) if "dur=" in timing else None
+            return json.loads(payload)
+        raise RuntimeError("unreachable")
+
+
+def time_rest(clients: list[Client], n: int, name: str) -> Latencies:
+    seconds: list[float] = []
+    model_ms: list[float] = []
+    lock = threading.Lock()
+    per_client = max(1, n // len(clients))
+    errors: list[BaseException] = []
+
+    def run(client: Client) -> None:
+        mine, model = [], []
+        try:
+            for _ in range(per_client):
+                begin = time.perf_counter()
+                client.post()
+                mine.append(time.perf_counter() - begin)
+                if client.model_ms is not None:
+                    model.append(client.model_ms)
+        except BaseException as exc:  # noqa: BLE001 - reported after the threads end
+            errors.append(exc)
+        with lock:
+            seconds.extend(mine)
+            model_ms.extend(model)
+
+    threads = [threading.Thread(target=run, args=(client,)) for client in clients]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return Latencies(name, seconds, wall, model_ms)
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not listen on {port}")
+
+
+def start_gunicorn(env: dict, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+    command = [
+        sys.executable, "-m", "gunicorn", "config.wsgi:application",
+        "--bind", f"127.0.0.1:{PORT}", "--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS),
+        "--timeout", "120", "--backlog", "256",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+def batch_dataset(project, frame):
+    """A stored dataset of BATCH_ROWS rows drawn from the sample."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from apps.projects.models import Dataset
+
+    rows = frame.sample(n=BATCH_ROWS, replace=True, random_state=1).reset_index(drop=True)
+    content = rows.to_csv(index=False).encode()
+    dataset = Dataset(project=project, name=f"{SAMPLE}-{BATCH_ROWS}", created_by=project.owner)
+    dataset.file.save(f"bench-{BATCH_ROWS}.csv", ContentFile(content), save=False)
+    dataset.sha256 = hashlib.sha256(content).hexdigest()
+    dataset.size_bytes = len(content)
+    dataset.n_rows, dataset.n_columns = rows.shape
+    dataset.columns = [{"name": column, "dtype": str(rows[column].dtype)} for column in rows.columns]
+    dataset.save()
+    return dataset, rows
+
+
+def time_batch(client, version, dataset) -> float:
+    from apps.registry.choices import BatchStatus
+    from apps.registry.models import BatchPrediction
+
+    begin = time.perf_counter()
+    response = client.post(f"/api/v1/models/{version.pk}/batch-predictions", {"dataset_id": dataset.pk}, format="json")
+    if response.status_code != 202:
+        raise RuntimeError(f"batch-predictions answered {response.status_code}: {response.content[:300]!r}")
+    batch_id = response.json()["id"]
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        batch = BatchPrediction.objects.get(pk=batch_id)
+        if batch.status in (BatchStatus.SUCCEEDED, BatchStatus.FAILED):
+            break
+        time.sleep(0.1)
+    if batch.status != BatchStatus.SUCCEEDED:
+        raise RuntimeError(f"batch prediction {batch_id} ended {batch.status}: {batch.error}")
+    return time.perf_counter() - begin
+
+
+def print_table(rows: list[Latencies], raw: Latencies, sequential: Latencies, concurrent: Latencies) -> bool:
+    header = (
+        f"{'single-row prediction':<44} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+        f"{'in-view model p50 ms':>21}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row.name:<44} {len(row.seconds):>6} {row.percentile(50):>8.2f} {row.percentile(95):>8.2f} "
+            f"{row.percentile(99):>8.2f} {row.rate:>8.1f} "
+            f"{statistics.median(row.model_ms) if row.model_ms else float('nan'):>21.2f}"
+        )
+    p50_ok = sequential.percentile(50) <= raw.percentile(50) + GOAL_P50_OVER_RAW_MS
+    p99_ok = concurrent.percentile(99) <= GOAL_P99_CONCURRENT_MS
+    print(
+        f"goal REST p50 (1 client) <= raw p50 + {GOAL_P50_OVER_RAW_MS:.0f} ms: "
+        f"{sequential.percentile(50):.2f} <= {raw.percentile(50) + GOAL_P50_OVER_RAW_MS:.2f} "
+        f"-> {'yes' if p50_ok else 'NO'}"
+    )
+    print(
+        f"goal REST p99 ({CONCURRENCY} clients) <= {GOAL_P99_CONCURRENT_MS:.0f} ms: "
+        f"{concurrent.percentile(99):.2f} -> {'yes' if p99_ok else 'NO'}"
+    )
+    return p50_ok and p99_ok
+
+
+def main() -> int:
+    setup_django()
+    import pandas as pd
+    from django.conf import settings
+    from django.contrib.auth.models import Group, Permission
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from apps.accounts.roles import role_groups_sync
+    from apps.registry.serving import load_predictor
+    from tests.conftest import database_url_for_worker, start_worker, stop_worker, wait_for_ping
+    from tests.projects.factories import DatasetFactory, ProjectFactory
+
+    test_settings = connection.settings_dict.setdefault("TEST", {})
+    if connection.vendor != "sqlite":
+        test_settings["NAME"] = f"{connection.settings_dict['NAME']}_bench_serving"
+    else:
+        test_settings["NAME"] = str(Path(settings.DATA_DIR) / "bench-serving.sqlite3")
+    old_config = setup_databases(verbosity=0, interactive=False, keepdb=False)
+    data_dir = Path(settings.DATA_DIR)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = database_url_for_worker()
+    if connection.vendor == "postgresql":  # web processes keep their connection, as production's pool does
+        database_url += "?conn_max_age=600"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "RATELIMIT_PREDICT": "100000000/m",
+        "LOG_LEVEL": "WARNING",
+    }
+    web_log, worker_log = data_dir / "bench-gunicorn.log", data_dir / "bench-worker.log"
+    for log in (web_log, worker_log):
+        log.write_bytes(b"")
+    processes: list[subprocess.Popen] = []
+    try:
+        role_groups_sync(Group, Permission)
+        frame = pd.read_csv(ROOT / "examples" / "data" / f"{SAMPLE}.csv")
+        print(f"Serving benchmark: training the {SAMPLE} model ({{'GBM': {{}}}}) ...", flush=True)
+        archive, record = train(frame)
+        project = ProjectFactory(name="Serving benchmark")
+        version = register(project, DatasetFactory(project=project, name=SAMPLE), archive, record)
+        inputs = frame.drop(columns=[TARGET])
+        row = {key: (None if pd.isna(value) else value) for key, value in inputs.iloc[0].to_dict().items()}
+
+        predictor = load_predictor(version)  # verified, extracted, loaded and persisted as the web process does
+        raw = time_raw(predictor, pd.DataFrame([row]), REQUESTS)
+
+        processes.append(start_gunicorn(env, web_log))
+        processes.append(start_worker(env, worker_log))
+        wait_for_port(PORT, processes[0])
+        token = str(AccessToken.for_user(project.owner))
+        body = json.dumps({"instances": [row]}).encode()
+        path = f"/api/v1/models/{version.pk}/predict"
+        warm = [Client(PORT, token, path, body) for _ in range(CONCURRENCY)]
+        answer = warm[0].post()
+        if answer["model_version_id"] != version.pk:
+            raise RuntimeError(f"unexpected answer {answer}")
+        time_rest(warm, CONCURRENCY * 40, "warm-up")  # every gunicorn worker loads the model here
+        sequential = time_rest([Client(PORT, token, path, body)], REQUESTS, "REST POST models/{id}/predict, 1 client")
+        concurrent = time_rest(
+            [Client(PORT, token, path, body) for _ in range(CONCURRENCY)],
+            REQUESTS * 2,
+            f"REST POST models/{{id}}/predict, {CONCURRENCY} clients",
+        )
+
+        raw_after = time_raw(predictor, pd.DataFrame([row]), REQUESTS)
+        raw_after.name = "raw predictor.predict, in process (again)"
+
+        from config.celery import app
+
+        wait_for_ping(app)
+        dataset, rows = batch_dataset(project, frame)
+        begin = time.perf_counter()
+        predictor.predict(rows.drop(columns=[TARGET]))
+        raw_batch = time.perf_counter() - begin
+        client = APIClient()
+        client.force_authenticate(project.owner)
+        time_batch(client, version, DatasetFactory(project=project, name=SAMPLE))  # the worker loads the model
+        platform_batch = time_batch(client, version, dataset)
+    finally:
+        for process in processes:
+            if process is processes[0]:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            else:
+                stop_worker(process)
+        connection.close()
+        teardown_databases(old_config, verbosity=0)
+
+    print()
+    print(
+        f"model: {SAMPLE} binary, best {record['best_model']}, {len(record['features'])} features; "
+        f"gunicorn {WEB_WORKERS} workers x {WEB_THREADS} threads on loopback; {os.cpu_count()} CPUs; "
+        f"database {connection.vendor}"
+    )
+    baseline = min((raw, raw_after), key=lambda row: row.percentile(50))
+    ok = print_table([raw, raw_after, sequential, concurrent], baseline, sequential, concurrent)
+    print()
+    print(f"{'batch of ' + format(BATCH_ROWS, ',') + ' rows':<44} {'seconds':>8} {'rows/s':>10}")
+    print(f"{'raw predictor.predict, in process':<44} {raw_batch:>8.2f} {BATCH_ROWS / raw_batch:>10.0f}")
+    print(
+        f"{'POST batch-predictions -> worker -> CSV':<44} {platform_batch:>8.2f} {BATCH_ROWS / platform_batch:>10.0f}"
+    )
+    print(f"(REST mean of the 1-client run: {statistics.mean(sequential.seconds) * 1000:.2f} ms)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
