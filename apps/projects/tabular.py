@@ -55,6 +55,7 @@ DATETIME_FORMATS = (
 )
 DATETIME_SAMPLE = 100
 SHOWN_TEXT = 80
+CARDINALITY_SAMPLE = 10_000
 PANDAS_CHECK_ROWS = 100_000
 
 # Signatures of common files people upload by mistake, named in the error.
@@ -279,17 +280,20 @@ def _arrow(series: pd.Series) -> pa.ChunkedArray:
     return pa.chunked_array([pa.array(series, from_pandas=True)])
 
 
-def _top_values(array: pa.ChunkedArray, limit: int = TOP_VALUES) -> tuple[int, list[dict]]:
-    """(number of distinct non-missing values, the ``limit`` most frequent as [{value, count}])."""
+def _value_counts(array: pa.ChunkedArray) -> pa.Table:
+    """Each distinct non-missing value with its count (one hash pass)."""
     counts = pc.value_counts(array.drop_null() if array.null_count else array)
-    n_unique = len(counts)
-    if n_unique == 0:
-        return 0, []
-    table = pa.table({"value": counts.field("values"), "count": counts.field("counts")})
-    order = pc.select_k_unstable(table, k=min(limit * 4, n_unique), sort_keys=[("count", "descending")])
-    chosen = table.take(order).to_pylist()
+    return pa.table({"value": counts.field("values"), "count": counts.field("counts")})
+
+
+def _top_values(counts: pa.Table, limit: int = TOP_VALUES) -> list[dict]:
+    """The ``limit`` most frequent values as [{value, count}], ties in value order."""
+    if counts.num_rows == 0:
+        return []
+    order = pc.select_k_unstable(counts, k=min(limit * 4, counts.num_rows), sort_keys=[("count", "descending")])
+    chosen = counts.take(order).to_pylist()
     chosen.sort(key=lambda entry: (-entry["count"], str(entry["value"])))
-    return n_unique, [{"value": _json_value(entry["value"]), "count": entry["count"]} for entry in chosen[:limit]]
+    return [{"value": _json_value(entry["value"]), "count": entry["count"]} for entry in chosen[:limit]]
 
 
 def _n_unique(array: pa.ChunkedArray) -> int:
@@ -340,8 +344,8 @@ def profile_column(name: str, series: pd.Series) -> dict:
         entry.update(_numeric_stats(array))
         return entry
     if pa.types.is_boolean(kind):
-        n_unique, top = _top_values(array)
-        entry.update(dtype=BOOLEAN, n_unique=n_unique, top_values=top)
+        counts = _value_counts(array)
+        entry.update(dtype=BOOLEAN, n_unique=counts.num_rows, top_values=_top_values(counts))
         return entry
     if pa.types.is_temporal(kind):
         extremes = pc.min_max(array)
@@ -369,12 +373,16 @@ def profile_column(name: str, series: pd.Series) -> dict:
             format=fmt,
         )
         return entry
-    n_unique = _n_unique(array)
+    # Counting every value costs more than listing distinct ones: only count when a sample looks categorical.
+    sample = array.slice(0, CARDINALITY_SAMPLE)
+    counts = _value_counts(array) if _n_unique(sample) <= len(sample) // 2 else None
+    n_unique = counts.num_rows if counts is not None else _n_unique(array)
     n_present = len(array) - n_missing
     if n_unique <= CATEGORICAL_MAX_UNIQUE or n_unique <= CATEGORICAL_MAX_RATIO * n_present:
-        _, top = _top_values(array)
-        entry.update(dtype=CATEGORICAL, n_unique=n_unique, top_values=top)
+        counts = counts if counts is not None else _value_counts(array)
+        entry.update(dtype=CATEGORICAL, n_unique=n_unique, top_values=_top_values(counts))
         return entry
+    del counts
     lengths = pc.utf8_length(array)
     entry.update(
         dtype=TEXT,
