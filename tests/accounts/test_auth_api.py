@@ -288,3 +288,10 @@ def test_session_authentication_works_for_the_api_and_unsafe_calls_need_csrf():
     refused = browser.post(LOGOUT, {"refresh": refresh}, content_type="application/json")
     assert refused.status_code == 403
     assert "CSRF" in refused.json()["detail"]
+
+
+def test_auth_endpoints_also_answer_with_a_trailing_slash(api_client):
+    user = UserFactory()
+    response = api_client.post(LOGIN + "/", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 200
+    assert api_client.get(ME + "/", **bearer(response.json()["access"])).json()["username"] == user.username

@@ -12,3 +12,7 @@ urlpatterns = [
     path("users/<int:pk>", views.UserDetailView.as_view(), name="user-detail"),
     path("users/<int:pk>/roles", views.UserRolesView.as_view(), name="user-roles"),
 ]
+# The same endpoints with a trailing slash (a POST redirected by APPEND_SLASH would lose its body).
+urlpatterns += [
+    path(f"{pattern.pattern}/", pattern.callback.view_class.as_view(schema=None)) for pattern in list(urlpatterns)
+]
