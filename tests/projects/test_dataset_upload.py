@@ -305,6 +305,13 @@ def test_unknown_project_answers_404(project, owner_client, example_csv):
     assert upload(owner_client, 999_999, example_csv("iris")).status_code == 404
 
 
+def test_trailing_slash_is_accepted(project, owner_client, example_csv):
+    with open(example_csv("iris"), "rb") as handle:
+        response = owner_client.post("/api/v1/datasets/", {"project": project.pk, "file": handle}, format="multipart")
+    assert response.status_code == 201
+    assert owner_client.get(f"/api/v1/datasets/{response.json()['id']}/preview/").status_code == 200
+
+
 def test_json_body_is_not_an_upload(project, owner_client):
     response = owner_client.post("/api/v1/datasets", {"project": project.pk, "name": "x"}, format="json")
     assert response.status_code == 415

@@ -13,3 +13,7 @@ urlpatterns = [
     path("datasets/<int:pk>", views.DatasetDetailView.as_view(), name="dataset-detail"),
     path("datasets/<int:pk>/preview", views.DatasetPreviewView.as_view(), name="dataset-preview"),
 ]
+# The same endpoints with a trailing slash (a POST redirected by APPEND_SLASH would lose its body).
+urlpatterns += [
+    path(f"{pattern.pattern}/", pattern.callback.view_class.as_view(schema=None)) for pattern in list(urlpatterns)
+]
