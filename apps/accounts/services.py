@@ -180,6 +180,7 @@ def user_reactivate(*, actor: User, user: User, ip: str | None = None) -> User:
     return user
 
 
+@transaction.atomic
 def user_tokens_revoke(*, user: User) -> int:
     """Blacklist every unexpired refresh token of ``user``; how many were still usable."""
     usable = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
@@ -270,8 +271,9 @@ def auth_refresh(*, refresh: str, ip: str | None = None) -> dict[str, str]:
 
 
 @transaction.atomic
-def auth_logout(*, user: User, refresh: str, access_jti: str | None = None, access_exp: int | None = None,
-                ip: str | None = None) -> None:  # fmt: skip
+def auth_logout(
+    *, user: User, refresh: str, access_jti: str | None = None, access_exp: int | None = None, ip: str | None = None
+) -> None:
     """Sign out: blacklist ``refresh`` (and end the access token the call was made with, if any)."""
     try:
         token = UntypedToken(refresh)
