@@ -1,0 +1,179 @@
+"""Session pages of the registry: a project's models, a registered model (versions, deployments, rollback)
+and a model version (its card, deploy, a prediction form, batch predictions).
+
+They call the same selectors and services as the API; a domain error becomes a message on the page,
+objects of projects the user cannot see are 404s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.roles import has_capability
+from apps.core.exceptions import DomainError, NotFound
+from apps.projects.choices import ProjectRole
+from apps.projects.models import Project
+from apps.projects.permissions import ROLE_RANK, project_role, projects_visible_to
+from apps.projects.selectors import datasets_visible_to
+from apps.registry import selectors, services
+from apps.registry.cards import card_template_context
+from apps.registry.hooks import version_approval_state
+
+
+def _may(user, project, *, minimum: str, capability: str) -> bool:
+    role = project_role(user=user, project=project)
+    return bool(role) and ROLE_RANK[role] >= ROLE_RANK[minimum] and has_capability(user, capability)
+
+
+def _attempt(request, action: Callable[[], object], *, success: str) -> None:
+    try:
+        action()
+    except NotFound:
+        raise Http404("Not found.") from None
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+
+
+def _version(request, pk: int):
+    version = selectors.model_versions_visible_to(user=request.user).filter(pk=pk).first()
+    if version is None:
+        raise Http404("Model version not found.")
+    return version
+
+
+def _registered_model(request, pk: int):
+    registered_model = selectors.registered_models_visible_to(user=request.user).filter(pk=pk).first()
+    if registered_model is None:
+        raise Http404("Registered model not found.")
+    return registered_model
+
+
+@login_required
+@require_GET
+def project_models(request, pk: int):
+    project = projects_visible_to(user=request.user).filter(pk=pk).first()
+    if project is None:
+        raise Http404("Project not found.")
+    registered_models = selectors.registered_models_visible_to(user=request.user, project_id=project.pk)
+    return render(request, "registry/project_models.html", {"project": project, "registered_models": registered_models})
+
+
+@login_required
+@require_GET
+def registered_model_detail(request, pk: int):
+    registered_model = _registered_model(request, pk)
+    project: Project = registered_model.project
+    deployments = registered_model.deployments.select_related("model_version", "previous_version", "deployed_by")
+    return render(
+        request,
+        "registry/registered_model_detail.html",
+        {
+            "registered_model": registered_model,
+            "project": project,
+            "versions": registered_model.versions.all(),
+            "deployments": deployments,
+            "rollback_target": selectors.rollback_target(registered_model=registered_model),
+            "can_deploy": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:deploy"),
+        },
+    )
+
+
+@login_required
+@require_GET
+def model_version_detail(request, pk: int):
+    version = services.model_card_refresh(version=_version(request, pk))
+    project = version.registered_model.project
+    datasets = datasets_visible_to(user=request.user).filter(project=project).order_by("-created_at")
+    return render(
+        request,
+        "registry/model_version_detail.html",
+        {
+            "version": version,
+            "registered_model": version.registered_model,
+            "project": project,
+            **card_template_context(version.card),
+            "approval_state": version_approval_state(version),
+            "is_production": version.registered_model.production_version_id == version.pk,
+            "batches": version.batch_predictions.select_related("dataset")[:20],
+            "datasets": datasets,
+            "example_json": json.dumps([{feature["name"]: None for feature in version.features}], indent=1),
+            "can_edit": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:edit"),
+            "can_deploy": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:deploy"),
+            "can_batch": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:predict"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def model_version_deploy_page(request, pk: int):
+    version = _version(request, pk)
+    _attempt(
+        request,
+        lambda: services.model_version_deploy(
+            version=version, user=request.user, comment=request.POST.get("comment", "")
+        ),
+        success=f"Version {version.version} is now the production version of {version.registered_model.name}.",
+    )
+    return redirect("registry:model-version-detail", pk=version.pk)
+
+
+@login_required
+@require_POST
+def registered_model_rollback_page(request, pk: int):
+    registered_model = _registered_model(request, pk)
+    _attempt(
+        request,
+        lambda: services.registered_model_rollback(
+            registered_model=registered_model, user=request.user, comment=request.POST.get("comment", "")
+        ),
+        success=f"{registered_model.name} was rolled back to its previous production version.",
+    )
+    return redirect("registry:registered-model-detail", pk=registered_model.pk)
+
+
+@login_required
+@require_POST
+def model_version_card_edit_page(request, pk: int):
+    version = _version(request, pk)
+    _attempt(
+        request,
+        lambda: services.model_version_update(
+            version=version,
+            user=request.user,
+            intended_use=request.POST.get("intended_use"),
+            limitations=request.POST.get("limitations"),
+        ),
+        success="The model card was updated.",
+    )
+    return redirect("registry:model-version-detail", pk=version.pk)
+
+
+@login_required
+@require_POST
+def model_version_batch_page(request, pk: int):
+    version = _version(request, pk)
+    try:
+        dataset_id = int(request.POST.get("dataset_id", ""))
+    except ValueError:
+        messages.error(request, "Choose a dataset.")
+        return redirect("registry:model-version-detail", pk=version.pk)
+    dataset = datasets_visible_to(user=request.user).filter(pk=dataset_id).first()
+    if dataset is None:
+        messages.error(request, "That dataset is not in your projects.")
+        return redirect("registry:model-version-detail", pk=version.pk)
+    _attempt(
+        request,
+        lambda: services.batch_prediction_create(version=version, dataset=dataset, user=request.user),
+        success=f"Batch prediction of {dataset.name} queued; refresh this page to see it finish.",
+    )
+    return redirect("registry:model-version-detail", pk=version.pk)
