@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -439,6 +440,13 @@ class JobRun:
         self.stored_artifact = stored
         return stored, sha256, archive.stat().st_size
 
+    def _store_archive_timed(self) -> tuple[str, str, int]:
+        started = time.monotonic()
+        try:
+            return self.store_archive()
+        finally:
+            self._timed("store_archive", started)
+
     def execute(self) -> Outcome:
         from apps.automl import tracking
 
@@ -470,19 +478,23 @@ class JobRun:
             self.timings[step] = result.get(f"{step}_seconds")
         self.heartbeat(0.92)
 
-        started = time.monotonic()
-        name, sha256, size = self.store_archive()
-        self._timed("store_archive", started)
-        self.heartbeat(0.95)
-
-        started = time.monotonic()
-        try:
-            tracking.job_run_finish(job=job, run_id=self.mlflow_run_id, result=result, split=split.info)
-        except Exception as exc:  # noqa: BLE001 - any tracking failure is reported to the user
+        # Archive and store the predictor while the outcome is logged to MLflow: compression (zlib lets go
+        # of the GIL) and tracking calls (I/O) overlap well.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"job-{job.pk}-archive") as pool:
+            archived = pool.submit(self._store_archive_timed)
+            started = time.monotonic()
+            tracking_error = None
+            try:
+                tracking.job_run_finish(job=job, run_id=self.mlflow_run_id, result=result, split=split.info)
+            except Exception as exc:  # noqa: BLE001 - any tracking failure is reported to the user
+                tracking_error = exc
+            self._timed("mlflow", started)
+            name, sha256, size = archived.result()
+        if tracking_error is not None:
             raise TrainingFailed(
                 f"Training finished but logging it to MLflow at {settings.MLFLOW_TRACKING_URI} failed "
-                f"({type(exc).__name__}: {exc}); start the job again once MLflow is reachable."
-            ) from exc
+                f"({type(tracking_error).__name__}: {tracking_error}); start the job again once MLflow is reachable."
+            ) from tracking_error
         self._timed("mlflow", started)
         self.heartbeat(0.98)
         return Outcome(
