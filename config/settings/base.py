@@ -442,6 +442,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "ModelVersionStatusEnum": "apps.registry.choices.VersionStatus",
         "BatchPredictionStatusEnum": "apps.registry.choices.BatchStatus",
         "MlflowSyncStatusEnum": "apps.registry.choices.SyncStatus",
+        "TrainingJobStatusEnum": "apps.automl.choices.JobStatus",
     }
 )
 
