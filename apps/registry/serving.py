@@ -128,16 +128,19 @@ def validate_instances(
             "; ".join(problems) + ".",
             field="instances",
         )
-    frame = pd.DataFrame.from_records([[row[name] for name in names] for row in instances], columns=names)
+    columns: dict[str, Any] = {}
     for name in names:
+        values = [row[name] for row in instances]
         kind = kinds[name]
         if kind == NUMBER:
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+            columns[name] = np.array(values, dtype="float64")  # None becomes NaN
         elif kind == DATETIME:
-            frame[name] = pd.to_datetime(frame[name], errors="coerce")
-        elif kind == STRING:
-            frame[name] = frame[name].astype("object")
-    return frame
+            columns[name] = pd.to_datetime(pd.Series(values, dtype="object"), errors="coerce").to_numpy()
+        elif kind == BOOLEAN:  # plain bool as trained; object when some are missing
+            columns[name] = np.array(values, dtype="object" if None in values else "bool")
+        else:
+            columns[name] = np.array(values, dtype="object")
+    return pd.DataFrame(columns, columns=names)
 
 
 def _with_rows(name: str, rows: list[int]) -> str:
@@ -287,6 +290,44 @@ class PredictorCache:
 
 
 predictor_cache = PredictorCache()
+
+# Columns serving never reads (the card and leaderboard can be large).
+SERVING_DEFERRED = ("card", "leaderboard", "metrics", "intended_use", "limitations", "mlflow_sync_error")
+
+
+class ServingVersions:
+    """Per-process cache of the fields serving reads from a version (features, class labels, task type,
+    artifact), which never change once a version is registered. Keyed by (id, archive SHA-256), so a
+    changed archive record is a new entry; whether the version still exists and who may call it are
+    checked on every request by the caller."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[int, str], ModelVersion] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, *, version_id: int, sha256: str) -> ModelVersion:
+        key = (version_id, sha256)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        from apps.registry.models import ModelVersion
+
+        version = ModelVersion.objects.select_related("registered_model").defer(*SERVING_DEFERRED).get(pk=version_id)
+        with self._lock:
+            self._entries[(version.pk, version.artifact_sha256)] = version
+            while len(self._entries) > self.LIMIT:
+                self._entries.popitem(last=False)
+        return version
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+serving_versions = ServingVersions()
 
 
 # ---------------------------------------------------------------------------

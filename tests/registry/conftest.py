@@ -21,7 +21,7 @@ from apps.automl.models import TrainingJob
 from apps.core.archives import archive_directory
 from apps.registry import hooks
 from apps.registry.services import model_version_register_from_job
-from apps.registry.serving import predictor_cache
+from apps.registry.serving import predictor_cache, serving_versions
 from tests.conftest import EXAMPLES
 from tests.projects.factories import DatasetFactory, ProjectFactory
 
@@ -133,8 +133,10 @@ def trained(tmp_path_factory) -> dict[str, Trained]:
 def registry_settings(settings):
     settings.MLFLOW_REGISTRY_NAME_PREFIX = RUN_PREFIX
     predictor_cache.clear()
+    serving_versions.clear()
     yield settings
     predictor_cache.clear()
+    serving_versions.clear()
 
 
 @pytest.fixture

@@ -203,3 +203,31 @@ def test_archive_escaping_its_folder_is_refused_even_with_a_matching_hash(titani
     assert response.status_code == 409
     assert "leaves the folder" in response.json()["detail"]
     assert not (serving.cache_root().parent / "outside.txt").exists()
+
+
+def test_validated_frame_has_the_trained_column_types():
+    from apps.registry.serving import validate_instances
+
+    features = [
+        {"name": "n", "dtype": "int"},
+        {"name": "x", "dtype": "float"},
+        {"name": "flag", "dtype": "bool"},
+        {"name": "when", "dtype": "datetime"},
+        {"name": "city", "dtype": "object"},
+    ]
+    frame = validate_instances(
+        features=features,
+        instances=[
+            {"n": 3, "x": None, "flag": True, "when": "2024-01-02", "city": "Oslo"},
+            {"n": 4, "x": 1.5, "flag": False, "when": None, "city": None},
+        ],
+    )
+    assert list(frame.columns) == ["n", "x", "flag", "when", "city"]
+    assert str(frame["n"].dtype) == "float64" and frame["x"].isna().tolist() == [True, False]
+    assert frame["flag"].tolist() == [True, False] and str(frame["flag"].dtype) == "bool"
+    assert str(frame["when"].dtype).startswith("datetime64") and frame["when"].isna().tolist() == [False, True]
+    assert frame["city"].tolist() == ["Oslo", None]
+    with pytest.raises(Exception, match="'flag' expects true or false"):
+        validate_instances(features=features, instances=[{"n": 1, "x": 1, "flag": "yes", "when": None, "city": "a"}])
+    with pytest.raises(Exception, match="'when' expects a date/time string"):
+        validate_instances(features=features, instances=[{"n": 1, "x": 1, "flag": True, "when": "soon", "city": "a"}])

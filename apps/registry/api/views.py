@@ -16,13 +16,19 @@ from rest_framework.response import Response
 from apps.automl.models import TrainingJob
 from apps.core.exceptions import Conflict, NotFound, ValidationError
 from apps.core.ratelimit import ApiRateThrottle
-from apps.projects.permissions import IsActiveUser, ProjectScopedMixin, scope_to_visible_projects
+from apps.projects.models import Project
+from apps.projects.permissions import (
+    IsActiveUser,
+    ProjectScopedMixin,
+    check_project_access,
+    scope_to_visible_projects,
+)
 from apps.projects.selectors import datasets_visible_to
 from apps.registry import selectors, services
 from apps.registry.api import serializers as s
 from apps.registry.cards import card_render_html, card_render_pdf
 from apps.registry.models import BatchPrediction, ModelVersion, RegisteredModel
-from apps.registry.serving import model_version_predict
+from apps.registry.serving import model_version_predict, serving_versions
 
 logger = logging.getLogger("maestro.registry")
 
@@ -39,9 +45,6 @@ class JSONOnlyNegotiationMixin:
     def perform_content_negotiation(self, request, force=False):
         renderer = JSONRenderer()
         return renderer, renderer.media_type
-
-
-SERVING_DEFERRED = ("card", "leaderboard", "metrics", "intended_use", "limitations", "mlflow_sync_error")
 
 
 class PredictRateThrottle(ApiRateThrottle):
@@ -109,21 +112,30 @@ class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
 
 
 class RegisteredModelPredictView(RegistryView):
+    """Served by the production version, read fresh on every call; scoped like ``ModelVersionPredictView``."""
+
     throttle_classes = [PredictRateThrottle]
-    queryset = RegisteredModel.objects.select_related("production_version").defer(
-        *(f"production_version__{name}" for name in SERVING_DEFERRED)
-    )
     serializer_class = s.PredictSerializer
+    queryset = RegisteredModel.objects.none()  # for the schema
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
     def post(self, request, pk: int):
-        registered_model = self.get_object()
+        row = (
+            RegisteredModel.objects.filter(pk=pk)
+            .values_list(
+                "name", "project_id", "project__name", "production_version_id", "production_version__artifact_sha256"
+            )
+            .first()
+        )
+        if row is None:
+            raise NotFound("Not found.")
+        name, project_id, project_name, version_id, sha256 = row
+        check_project_access(user=request.user, project=Project(pk=project_id, name=project_name))
         data = s.PredictSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = registered_model.production_version
-        if version is None:
-            raise Conflict(f"'{registered_model.name}' has no production version; deploy one first.")
-        return _prediction_response(version, data.validated_data)
+        if version_id is None:
+            raise Conflict(f"'{name}' has no production version; deploy one first.")
+        return _prediction_response(serving_versions.get(version_id=version_id, sha256=sha256), data.validated_data)
 
 
 class RegisteredModelDeployView(RegistryView):
@@ -250,11 +262,26 @@ class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionQuerysetMixin, 
         raise ValidationError(f"Unknown card format '{kind}'; use json, html or pdf.", field="format")
 
 
-class ModelVersionPredictView(ModelVersionQuerysetMixin, RegistryView):
+class ModelVersionPredictView(RegistryView):
+    """The hot path: one small query finds the version's project and archive hash, ``check_project_access``
+    scopes it (same 404 rule as the mixin, whose guardian subquery costs milliseconds here), and the
+    version's immutable serving fields come from the process' cache."""
+
     throttle_classes = [PredictRateThrottle]
     serializer_class = s.PredictSerializer
-    # The hot path: only what serving needs (the card and leaderboard can be large).
-    queryset = ModelVersion.objects.select_related("registered_model").defer(*SERVING_DEFERRED)
+    queryset = ModelVersion.objects.none()  # for the schema; the object comes from get_object()
+
+    def get_object(self) -> ModelVersion:
+        row = (
+            ModelVersion.objects.filter(pk=self.kwargs["pk"])
+            .values_list("registered_model__project_id", "registered_model__project__name", "artifact_sha256")
+            .first()
+        )
+        if row is None:
+            raise NotFound("Not found.")
+        project_id, project_name, sha256 = row
+        check_project_access(user=self.request.user, project=Project(pk=project_id, name=project_name))
+        return serving_versions.get(version_id=self.kwargs["pk"], sha256=sha256)
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
     def post(self, request, pk: int):
