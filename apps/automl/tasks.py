@@ -6,6 +6,8 @@ is sent to ``default`` by its beat entry, so it never waits behind long fits.
 
 from __future__ import annotations
 
+import threading
+
 from celery import current_app, shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
@@ -51,13 +53,20 @@ def _consumes_training_queue() -> bool:
     return not queues or "training" in queues
 
 
+def _prepare_training_process() -> None:
+    """Keep an AutoGluon runner imported and waiting, and get MLflow ready, in the background."""
+    from apps.automl import tracking
+    from apps.automl.training import WarmRunner
+
+    WarmRunner.enable()
+    threading.Thread(target=tracking.warm_up, name="mlflow-warm-up", daemon=True).start()
+
+
 @worker_process_init.connect
 def _warm_runner_in_pool_process(**kwargs) -> None:
-    """Each prefork pool process of a training worker keeps an AutoGluon runner imported and waiting."""
+    """Each prefork pool process of a training worker prepares for its first job."""
     if _consumes_training_queue():
-        from apps.automl.training import WarmRunner
-
-        WarmRunner.enable()
+        _prepare_training_process()
 
 
 @worker_init.connect
@@ -65,6 +74,4 @@ def _warm_runner_in_worker(sender=None, **kwargs) -> None:
     """Pools that run tasks in the worker process itself (solo, threads) keep the warm runner there."""
     pool = getattr(getattr(sender, "pool_cls", None), "__module__", "") or ""
     if pool.endswith(("solo", "thread", "threads")) and _consumes_training_queue():
-        from apps.automl.training import WarmRunner
-
-        WarmRunner.enable()
+        _prepare_training_process()

@@ -35,6 +35,17 @@ def mlflow_client() -> MlflowClient:
     return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
 
 
+def warm_up() -> None:
+    """Import MLflow and open its store ahead of the first job, so that a worker process's first job does
+    not spend seconds of CPU on it while AutoGluon fits. Called in a background thread at worker start."""
+    import logging
+
+    try:
+        mlflow_client().search_experiments(max_results=1)
+    except Exception:  # noqa: BLE001 - the first job reports tracking problems to its user
+        logging.getLogger("maestro.automl").warning("MLflow is not reachable yet", exc_info=True)
+
+
 def experiment_name(*, project_id: int) -> str:
     return f"{settings.MLFLOW_EXPERIMENT_PREFIX}/project-{project_id}"
 
