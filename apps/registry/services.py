@@ -4,6 +4,7 @@ prediction and keeping the MLflow model registry in step."""
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -319,6 +320,7 @@ def model_version_delete(*, version: ModelVersion, user) -> None:
     if version.batch_predictions.exists():
         raise Conflict(f"model version {version.version} has batch predictions; it is kept for their lineage.")
     mlflow_name, mlflow_version, version_id = registered_model.mlflow_name, version.mlflow_version, version.pk
+    sha256 = version.artifact_sha256
     try:
         with transaction.atomic():
             version.delete()
@@ -330,10 +332,12 @@ def model_version_delete(*, version: ModelVersion, user) -> None:
     logger.info("Deleted model version id=%s (%s) by %s", version_id, registered_model.name, user)
 
     def after_commit() -> None:
-        from apps.registry.serving import predictor_cache
+        from apps.registry.serving import cache_root, predictor_cache
         from apps.registry.tasks import delete_mlflow_model_version
 
         predictor_cache.evict(version_id)
+        if not ModelVersion.objects.filter(artifact_sha256=sha256).exists():
+            shutil.rmtree(cache_root() / sha256, ignore_errors=True)  # this host's extracted copy
         if mlflow_name and mlflow_version:
             delete_mlflow_model_version.delay(mlflow_name, mlflow_version)
 

@@ -160,3 +160,28 @@ def test_deleting_the_deployed_version_is_409(version, approvals):
     assert "deployed" in response.json()["detail"]
     assert ModelVersion.objects.filter(pk=version.pk).exists()
     assert Deployment.objects.filter(model_version=version).exists()
+
+
+def test_deleting_a_version_drops_its_loaded_predictor_and_extracted_folder(
+    make_version, trained, monkeypatch, django_capture_on_commit_callbacks
+):
+    from apps.registry import serving
+    from apps.registry.services import registered_model_mlflow_sync
+
+    version = make_version("iris")
+    registered_model_mlflow_sync(registered_model_id=version.registered_model_id)
+    owner_client = client_for(version.registered_model.project.owner)
+    response = owner_client.post(
+        f"/api/v1/models/{version.pk}/predict", {"instances": trained["iris"].rows[:1]}, format="json"
+    )
+    assert response.status_code == 200
+    folder = serving.cache_root() / version.artifact_sha256
+    assert folder.is_dir() and version.pk in serving.predictor_cache
+    removed = []
+    monkeypatch.setattr(
+        "apps.registry.tasks.delete_mlflow_model_version.delay", lambda name, number: removed.append((name, number))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(UserFactory(roles=["admin"])).delete(f"/api/v1/models/{version.pk}").status_code == 204
+    assert not folder.exists() and version.pk not in serving.predictor_cache
+    assert removed == [(version.registered_model.mlflow_name, "1")]
