@@ -185,3 +185,9 @@ def test_deleting_a_version_drops_its_loaded_predictor_and_extracted_folder(
         assert client_for(UserFactory(roles=["admin"])).delete(f"/api/v1/models/{version.pk}").status_code == 204
     assert not folder.exists() and version.pk not in serving.predictor_cache
     assert removed == [(version.registered_model.mlflow_name, "1")]
+
+
+def test_paths_answer_with_a_trailing_slash_too(version):
+    client = client_for(version.registered_model.project.owner)
+    assert client.get(f"/api/v1/models/{version.pk}/").json()["id"] == version.pk
+    assert client.get(f"/api/v1/registered-models/{version.registered_model_id}/").status_code == 200

@@ -42,3 +42,8 @@ urlpatterns = [
     ),
     path("automl/jobs/<int:pk>/deploy", views.TrainingJobDeployView.as_view(), name="training-job-deploy"),
 ]
+
+# The same endpoints with a trailing slash, for clients that add one (kept out of the schema).
+urlpatterns += [
+    path(f"{pattern.pattern}/", pattern.callback.view_class.as_view(schema=None)) for pattern in list(urlpatterns)
+]
