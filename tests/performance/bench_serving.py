@@ -276,24 +276,33 @@ def batch_dataset(project, frame):
     return dataset, rows
 
 
-def time_batch(client, version, dataset) -> float:
+def time_batches(client, version, datasets) -> list[tuple[float, float]]:
+    """POST a batch prediction of each dataset at once; per batch, (seconds from POST to succeeded,
+    seconds the worker spent on it)."""
     from apps.registry.choices import BatchStatus
     from apps.registry.models import BatchPrediction
 
     begin = time.perf_counter()
-    response = client.post(f"/api/v1/models/{version.pk}/batch-predictions", {"dataset_id": dataset.pk}, format="json")
-    if response.status_code != 202:
-        raise RuntimeError(f"batch-predictions answered {response.status_code}: {response.content[:300]!r}")
-    batch_id = response.json()["id"]
+    ids = []
+    for dataset in datasets:
+        url = f"/api/v1/models/{version.pk}/batch-predictions"
+        response = client.post(url, {"dataset_id": dataset.pk}, format="json")
+        if response.status_code != 202:
+            raise RuntimeError(f"batch-predictions answered {response.status_code}: {response.content[:300]!r}")
+        ids.append(response.json()["id"])
+    finished: dict[int, float] = {}
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        batch = BatchPrediction.objects.get(pk=batch_id)
-        if batch.status in (BatchStatus.SUCCEEDED, BatchStatus.FAILED):
-            break
-        time.sleep(0.1)
-    if batch.status != BatchStatus.SUCCEEDED:
-        raise RuntimeError(f"batch prediction {batch_id} ended {batch.status}: {batch.error}")
-    return time.perf_counter() - begin
+    while len(finished) < len(ids) and time.monotonic() < deadline:
+        for batch in BatchPrediction.objects.filter(pk__in=ids):
+            if batch.pk not in finished and batch.status in (BatchStatus.SUCCEEDED, BatchStatus.FAILED):
+                if batch.status != BatchStatus.SUCCEEDED:
+                    raise RuntimeError(f"batch prediction {batch.pk} failed: {batch.error}")
+                finished[batch.pk] = time.perf_counter() - begin
+        time.sleep(0.05)
+    if len(finished) < len(ids):
+        raise RuntimeError("batch predictions did not finish in 600 s")
+    batches = {batch.pk: batch for batch in BatchPrediction.objects.filter(pk__in=ids)}
+    return [(finished[pk], (batches[pk].finished_at - batches[pk].started_at).total_seconds()) for pk in ids]
 
 
 def print_table(rows: list[Latencies], raw: Latencies, sequential: Latencies, concurrent: Latencies) -> bool:
@@ -400,16 +409,20 @@ def main() -> int:
 
         from config.celery import app
 
+        dataset, rows = batch_dataset(project, frame)
+        batch_inputs = rows.drop(columns=[TARGET])
+        raw_batch = float("inf")
+        for _ in range(3):  # the best of three, before the worker starts and takes CPU
+            begin = time.perf_counter()
+            predictor.predict(batch_inputs)
+            raw_batch = min(raw_batch, time.perf_counter() - begin)
         processes.append(start_worker(env, worker_log))  # only now: it stays out of the latency runs
         wait_for_ping(app)
-        dataset, rows = batch_dataset(project, frame)
-        begin = time.perf_counter()
-        predictor.predict(rows.drop(columns=[TARGET]))
-        raw_batch = time.perf_counter() - begin
         client = APIClient()
         client.force_authenticate(project.owner)
-        time_batch(client, version, DatasetFactory(project=project, name=SAMPLE))  # the worker loads the model
-        platform_batch = time_batch(client, version, dataset)
+        warm = DatasetFactory(project=project, name=SAMPLE)
+        time_batches(client, version, [warm, warm])  # both worker processes load the model
+        (platform_batch, worker_batch), *_ = time_batches(client, version, [dataset])
     finally:
         for process in processes:
             if process is processes[0]:
@@ -436,6 +449,8 @@ def main() -> int:
     print(
         f"{'POST batch-predictions -> worker -> CSV':<44} {platform_batch:>8.2f} {BATCH_ROWS / platform_batch:>10.0f}"
     )
+    label = "  of which the worker ran (read, predict, CSV)"
+    print(f"{label:<44} {worker_batch:>8.2f} {BATCH_ROWS / worker_batch:>10.0f}")
     print(f"(REST mean of the 1-client run: {statistics.mean(sequential.seconds) * 1000:.2f} ms)")
     return 0 if ok else 1
 
