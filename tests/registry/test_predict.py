@@ -231,3 +231,13 @@ def test_validated_frame_has_the_trained_column_types():
         validate_instances(features=features, instances=[{"n": 1, "x": 1, "flag": "yes", "when": None, "city": "a"}])
     with pytest.raises(Exception, match="'when' expects a date/time string"):
         validate_instances(features=features, instances=[{"n": 1, "x": 1, "flag": True, "when": "soon", "city": "a"}])
+
+
+def test_registered_model_predict_scoping(titanic, row):
+    url = f"/api/v1/registered-models/{titanic.registered_model_id}/predict"
+    body = {"instances": [row]}
+    assert client_for(ProjectFactory().owner).post(url, body, format="json").status_code == 404
+    assert APIClient().post(url, body, format="json").status_code == 401
+    owner = client_for(titanic.registered_model.project.owner)
+    assert owner.post("/api/v1/registered-models/999999/predict", body, format="json").status_code == 404
+    assert owner.post(url, {"instances": "x"}, format="json").status_code == 400
