@@ -33,7 +33,7 @@ def sha256_path(path: Path) -> str:
 def archive_directory(source: Path, destination: Path) -> str:
     """Pack ``source`` into the gzip tarball ``destination``; return the archive's SHA-256."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(destination, "w:gz") as tar:
+    with tarfile.open(destination, "w:gz", compresslevel=6) as tar:  # level 9 costs ~10x the time for ~3% size
         for path in sorted(source.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(source)), recursive=False)
     return sha256_path(destination)
