@@ -240,4 +240,4 @@ def test_registered_model_predict_scoping(titanic, row):
     assert APIClient().post(url, body, format="json").status_code == 401
     owner = client_for(titanic.registered_model.project.owner)
     assert owner.post("/api/v1/registered-models/999999/predict", body, format="json").status_code == 404
-    assert owner.post(url, {"instances": "x"}, format="json").status_code == 400
+    assert owner.post(url, {"instances": "x"}, format="json").status_code == 409  # nothing deployed yet
