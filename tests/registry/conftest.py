@@ -28,6 +28,7 @@ from tests.projects.factories import DatasetFactory, ProjectFactory
 # MLflow's registry outlives the test database: a prefix per run keeps its names apart between runs.
 RUN_PREFIX = f"maestro-test-{uuid.uuid4().hex[:8]}"
 os.environ["MLFLOW_REGISTRY_NAME_PREFIX"] = RUN_PREFIX  # for worker processes started by this run
+os.environ.setdefault("AUTOML_NUM_CPUS", "1")  # a training worker started by these tests fits on one CPU
 
 SAMPLES = {
     "titanic": {"target": "Survived", "problem_type": "binary"},
@@ -137,6 +138,16 @@ def registry_settings(settings):
     yield settings
     predictor_cache.clear()
     serving_versions.clear()
+
+
+@pytest.fixture
+def role_groups(transactional_db):
+    """Transactional tests flush the role groups a data migration made; make them again."""
+    from django.contrib.auth.models import Group, Permission
+
+    from apps.accounts.roles import role_groups_sync
+
+    role_groups_sync(Group, Permission)
 
 
 @pytest.fixture

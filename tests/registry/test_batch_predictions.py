@@ -58,7 +58,7 @@ def wait_for(client, batch_id: int, timeout: float = 180) -> dict:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_batch_prediction_end_to_end_through_a_real_worker(celery_worker, make_version, trained):
+def test_batch_prediction_end_to_end_through_a_real_worker(role_groups, celery_worker, make_version, trained):
     version = make_version("titanic")
     project = version.registered_model.project
     dataset = titanic_with_formulas(project)
