@@ -32,6 +32,9 @@ MAX_PARAM_LENGTH = 6000
 def mlflow_client() -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
+    from apps.core.mlflow_store import mlflow_store_ensure_ready
+
+    mlflow_store_ensure_ready(tracking_uri=settings.MLFLOW_TRACKING_URI)
     return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
 
 

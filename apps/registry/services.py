@@ -448,6 +448,10 @@ class MlflowSyncFailed(ServiceUnavailable):
 def mlflow_client():
     from mlflow import MlflowClient
 
+    from apps.core.mlflow_store import mlflow_store_ensure_ready
+
+    for uri in {settings.MLFLOW_TRACKING_URI, settings.MLFLOW_REGISTRY_URI}:
+        mlflow_store_ensure_ready(tracking_uri=uri)
     return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)
 
 

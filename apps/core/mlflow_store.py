@@ -1,0 +1,44 @@
+"""Opening a local MLflow store safely from several processes.
+
+MLflow creates (and migrates) a SQLite tracking store the first time a process touches it. Two
+processes doing that at once race on the schema version and one of them fails, which on a fresh
+data folder meant a training job failing. The first touch is therefore serialised across processes
+with a file lock beside the database; server URIs (http, PostgreSQL) need nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+_ready: set[str] = set()
+_lock = threading.Lock()
+
+
+def sqlite_path(uri: str) -> Path | None:
+    if urlparse(uri).scheme != "sqlite":
+        return None
+    return Path(uri.removeprefix("sqlite:///").removeprefix("sqlite://"))
+
+
+def mlflow_store_ensure_ready(*, tracking_uri: str) -> None:
+    """Make sure the store at ``tracking_uri`` exists and is migrated, once per process."""
+    if tracking_uri in _ready:
+        return
+    with _lock:
+        if tracking_uri in _ready:
+            return
+        path = sqlite_path(tracking_uri)
+        if path is not None:
+            from mlflow.tracking import MlflowClient
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.with_name(path.name + ".lock"), "w") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+        _ready.add(tracking_uri)
