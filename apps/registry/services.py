@@ -210,6 +210,29 @@ def _after_production_change(registered_model: RegisteredModel, deployment: Depl
     )
 
 
+def _production_switch(
+    *, registered_model: RegisteredModel, version: ModelVersion, action: str, user, comment: str
+) -> Deployment:
+    """Make ``version`` the production version (rows already locked by the caller) and record the change."""
+    previous = registered_model.production_version
+    if previous is not None:
+        previous.status = VersionStatus.ARCHIVED
+        previous.save(update_fields=["status", "updated_at"])
+    version.status = VersionStatus.PRODUCTION
+    version.save(update_fields=["status", "updated_at"])
+    registered_model.production_version = version
+    registered_model.mlflow_sync_status = SyncStatus.PENDING
+    registered_model.save(update_fields=["production_version", "mlflow_sync_status", "updated_at"])
+    return Deployment.objects.create(
+        registered_model=registered_model,
+        model_version=version,
+        previous_version=previous,
+        action=action,
+        deployed_by=user,
+        comment=(comment or "")[:MAX_TEXT],
+    )
+
+
 @transaction.atomic
 def model_version_deploy(*, version: ModelVersion, user, comment: str = "") -> Deployment:
     """Make an approved version its registered model's production version, recording who, when and what before."""
@@ -224,21 +247,8 @@ def model_version_deploy(*, version: ModelVersion, user, comment: str = "") -> D
         )
     _check_approval(version)
     previous = registered_model.production_version
-    if previous is not None:
-        previous.status = VersionStatus.ARCHIVED
-        previous.save(update_fields=["status", "updated_at"])
-    version.status = VersionStatus.PRODUCTION
-    version.save(update_fields=["status", "updated_at"])
-    registered_model.production_version = version
-    registered_model.mlflow_sync_status = SyncStatus.PENDING
-    registered_model.save(update_fields=["production_version", "mlflow_sync_status", "updated_at"])
-    deployment = Deployment.objects.create(
-        registered_model=registered_model,
-        model_version=version,
-        previous_version=previous,
-        action=DeploymentAction.DEPLOY,
-        deployed_by=user,
-        comment=(comment or "")[:MAX_TEXT],
+    deployment = _production_switch(
+        registered_model=registered_model, version=version, action=DeploymentAction.DEPLOY, user=user, comment=comment
     )
     logger.info(
         "Deployed %s v%s (previous %s) by %s",
@@ -275,20 +285,8 @@ def registered_model_rollback(*, registered_model: RegisteredModel, user, commen
         raise Conflict(f"'{registered_model.name}' has no earlier production version to roll back to.")
     target = ModelVersion.objects.select_for_update().get(pk=target.pk)
     _check_approval(target)
-    current.status = VersionStatus.ARCHIVED
-    current.save(update_fields=["status", "updated_at"])
-    target.status = VersionStatus.PRODUCTION
-    target.save(update_fields=["status", "updated_at"])
-    registered_model.production_version = target
-    registered_model.mlflow_sync_status = SyncStatus.PENDING
-    registered_model.save(update_fields=["production_version", "mlflow_sync_status", "updated_at"])
-    deployment = Deployment.objects.create(
-        registered_model=registered_model,
-        model_version=target,
-        previous_version=current,
-        action=DeploymentAction.ROLLBACK,
-        deployed_by=user,
-        comment=(comment or "")[:MAX_TEXT],
+    deployment = _production_switch(
+        registered_model=registered_model, version=target, action=DeploymentAction.ROLLBACK, user=user, comment=comment
     )
     logger.info("Rolled %s back from v%s to v%s by %s", registered_model.name, current.version, target.version, user)
     _after_production_change(registered_model, deployment)
