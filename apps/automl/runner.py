@@ -110,6 +110,8 @@ def fit(job_dir: Path, spec: dict) -> dict:
     }
     if spec.get("hyperparameters"):
         fit_kwargs["hyperparameters"] = spec["hyperparameters"]
+    if spec.get("excluded_model_types"):
+        fit_kwargs["excluded_model_types"] = spec["excluded_model_types"]
     started = time.monotonic()
     predictor.fit(train, **fit_kwargs)
     fit_seconds = time.monotonic() - started

@@ -405,6 +405,7 @@ class JobRun:
             "num_cpus": num_cpus_setting(),
             "hyperparameters": hyperparameters,
             "keep_only_best": settings.AUTOML_KEEP_ONLY_BEST_MODEL,
+            "excluded_model_types": list(settings.AUTOML_EXCLUDED_MODEL_TYPES),
         }
         runner.write_json(self.work_dir / runner.SPEC_FILE, spec)
 

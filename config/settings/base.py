@@ -396,6 +396,9 @@ AUTOML_NUM_CPUS = env.str("AUTOML_NUM_CPUS", default="auto")
 # Model families and their settings AutoGluon may fit (JSON, e.g. {"GBM": {}}); empty = the presets' choice.
 # Read when a job is created and recorded on it, so the worker trains exactly what was asked.
 AUTOML_HYPERPARAMETERS = env.json("AUTOML_HYPERPARAMETERS", default={})
+# Model families never fitted. Maestro ML installs AutoGluon's tabular models without PyTorch, so the
+# neural networks (NN_TORCH, FASTAI) could only fail to import; skipping them saves the attempt.
+AUTOML_EXCLUDED_MODEL_TYPES = env.list("AUTOML_EXCLUDED_MODEL_TYPES", default=["NN_TORCH", "FASTAI"])
 AUTOML_TEST_SIZE = env.float("AUTOML_TEST_SIZE", default=0.2)
 AUTOML_RANDOM_SEED = env.int("AUTOML_RANDOM_SEED", default=0)
 AUTOML_MIN_ROWS = env.int("AUTOML_MIN_ROWS", default=20)
