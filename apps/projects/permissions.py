@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
-from rest_framework import permissions
 
 from apps.accounts.roles import has_capability, is_platform_admin
 from apps.core.exceptions import NotFound, PermissionDenied
@@ -59,30 +58,29 @@ def check_project_access(
         raise PermissionDenied(f"Your account's role does not include '{capability}'.")
 
 
+def check_project_visible(*, user, project_id: int, project_name: str = "") -> None:
+    """NotFound unless ``user`` may see project ``project_id`` (one membership lookup)."""
+    check_project_access(user=user, project=Project(pk=project_id, name=project_name))
+
+
 def scope_to_visible_projects(queryset: QuerySet, *, user, project_field: str = "project") -> QuerySet:
-    """Narrow ``queryset`` to rows whose ``project_field`` is a project ``user`` may see."""
+    """Narrow ``queryset`` to rows whose ``project_field`` is a project ``user`` may see (``""``: the project).
+
+    The one rule of visibility, registered with ``apps.core.scoping`` so every API view and page uses it.
+    """
     if is_platform_admin(user):
         return queryset
-    return queryset.filter(**{f"{project_field}__in": projects_visible_to(user=user)})
+    lookup = f"{project_field}__in" if project_field else "pk__in"
+    return queryset.filter(**{lookup: projects_visible_to(user=user)})
 
 
-class ProjectScopedMixin:
-    """Base for every project-scoped API view: the queryset is narrowed to visible projects.
+def user_may(user, project: Project, *, minimum: str = ProjectRole.VIEWER, capability: str | None = None) -> bool:
+    """Whether ``user`` may act in ``project`` with at least the ``minimum`` role (and ``capability``).
 
-    Set ``project_field`` to the lookup from the view's model to its project (``"project"``,
-    ``"registered_model__project"``...). Objects outside the user's projects are simply not found.
+    The yes/no form of :func:`check_project_access`, for pages deciding which buttons to show.
     """
-
-    project_field = "project"
-
-    def get_queryset(self):
-        return scope_to_visible_projects(
-            super().get_queryset(), user=self.request.user, project_field=self.project_field
-        )
-
-
-class IsActiveUser(permissions.BasePermission):
-    """Authenticated and not deactivated (a deactivated user's valid-looking token gets 401 earlier)."""
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_active)
+    try:
+        check_project_access(user=user, project=project, minimum=minimum, capability=capability)
+    except (NotFound, PermissionDenied):
+        return False
+    return True

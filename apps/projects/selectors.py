@@ -6,7 +6,7 @@ import pandas as pd
 from django.conf import settings
 from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
-from apps.core.exceptions import Conflict, NotFound, ValidationError
+from apps.core.exceptions import Conflict, NotFound
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Dataset, Project, ProjectMembership
 from apps.projects.permissions import projects_visible_to, scope_to_visible_projects
@@ -73,17 +73,11 @@ def dataset_dataframe(*, dataset: Dataset, nrows: int | None = None) -> pd.DataF
         return pd.read_csv(handle, nrows=nrows, encoding="utf-8")
 
 
-def preview_rows(value) -> int:
-    """The ``rows`` of a preview request: default DATASET_PREVIEW_DEFAULT_ROWS, capped at DATASET_PREVIEW_MAX_ROWS."""
-    if value in (None, ""):
+def preview_rows(requested: int | None) -> int:
+    """Rows a preview shows: DATASET_PREVIEW_DEFAULT_ROWS unless ``requested``; at most DATASET_PREVIEW_MAX_ROWS."""
+    if requested is None:
         return settings.DATASET_PREVIEW_DEFAULT_ROWS
-    try:
-        rows = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"rows must be a whole number, not {str(value)[:40]!r}.", field="rows") from None
-    if rows < 1:
-        raise ValidationError("rows must be at least 1.", field="rows")
-    return min(rows, settings.DATASET_PREVIEW_MAX_ROWS)
+    return min(requested, settings.DATASET_PREVIEW_MAX_ROWS)
 
 
 def dataset_preview(*, dataset: Dataset, rows: int) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
 from pathlib import Path
 
 from django.conf import settings
@@ -15,6 +14,7 @@ from django.db.models import ProtectedError
 from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.accounts.roles import has_capability
+from apps.core.deletion import delete_refused
 from apps.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceUnavailable, ValidationError
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Dataset, Project, ProjectMembership
@@ -98,15 +98,6 @@ def project_update(
     return project
 
 
-def _describe_dependents(objects) -> str:
-    counts = Counter(type(obj)._meta for obj in objects)
-    parts = [
-        f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
-        for meta, count in sorted(counts.items(), key=lambda item: str(item[0].verbose_name))
-    ]
-    return ", ".join(parts)
-
-
 def project_remove(*, project: Project) -> None:
     """Delete a project row with its memberships and object permissions. 409 while anything depends on it.
 
@@ -120,9 +111,11 @@ def project_remove(*, project: Project) -> None:
                     _sync_object_permissions(project=project, user=member, role=None)
                 project.delete()
         except ProtectedError as exc:
-            raise Conflict(
-                f"Project '{project.name}' still has {_describe_dependents(exc.protected_objects)}; "
-                "delete those first, or archive the project to keep it read-only."
+            raise delete_refused(
+                f"Project '{project.name}'",
+                exc,
+                relation="still has",
+                hint="Delete those first, or archive the project to keep it read-only.",
             ) from exc
 
 
@@ -316,10 +309,7 @@ def dataset_remove(*, dataset: Dataset) -> None:
             with transaction.atomic():
                 dataset.delete()
         except ProtectedError as exc:
-            raise Conflict(
-                f"Dataset '{dataset.name}' is used by {_describe_dependents(exc.protected_objects)}; "
-                "it cannot be deleted while they exist."
-            ) from exc
+            raise delete_refused(f"Dataset '{dataset.name}'", exc) from exc
         if file_name:
             transaction.on_commit(lambda: storage.delete(file_name))
 

@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
+from apps.core.deletion import delete_refused
 from apps.core.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationError
 from apps.projects.choices import ProjectRole
 from apps.projects.csv_safety import frame_to_safe_csv
@@ -323,10 +324,7 @@ def model_version_delete(*, version: ModelVersion, user) -> None:
         with transaction.atomic():
             version.delete()
     except ProtectedError as exc:
-        kinds = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
-        raise Conflict(
-            f"model version {version.version} is still referenced by {', '.join(kinds)}; it is kept."
-        ) from exc
+        raise delete_refused(f"model version {version.version}", exc) from exc
     logger.info("Deleted model version id=%s (%s) by %s", version_id, registered_model.name, user)
 
     def after_commit() -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts import services
 from apps.accounts.api.serializers import (
@@ -23,9 +22,11 @@ from apps.accounts.api.serializers import (
 )
 from apps.accounts.models import User
 from apps.accounts.permissions import capability_required
+from apps.accounts.roles import Role
 from apps.accounts.selectors import users_list
+from apps.core.api.base import UNSCOPED, BooleanFilter, FilterSerializer, IsActiveUser, ScopedAPIView, parse_filters
 from apps.core.clientip import client_ip
-from apps.core.exceptions import NotFound, ValidationError
+from apps.core.exceptions import NotFound
 from apps.core.ratelimit import RateLimited, ratelimit_enforce
 
 
@@ -43,11 +44,23 @@ def _posted(request, field: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-class RegisterView(APIView):
-    """Public sign-up; the new account is a ``viewer``."""
+class AccountView(ScopedAPIView):
+    """Accounts belong to no project: these views are unscoped and decide access by role."""
 
+    abstract = True
+    project_field = UNSCOPED
+
+
+class PublicAuthView(AccountView):
+    """Sign-up, sign-in and refresh: open to anonymous callers, no credentials read."""
+
+    abstract = True
     authentication_classes: list = []
     permission_classes = [AllowAny]
+
+
+class RegisterView(PublicAuthView):
+    """Public sign-up; the new account is a ``viewer``."""
 
     @extend_schema(request=RegisterInputSerializer, responses={201: RegisteredUserSerializer})
     def post(self, request):
@@ -58,11 +71,8 @@ class RegisterView(APIView):
         return Response(RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class LoginView(APIView):
+class LoginView(PublicAuthView):
     """Exchange a user name and password for an access and a refresh token. Rate-limited per IP and name."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
 
     @extend_schema(request=LoginInputSerializer, responses={200: TokenPairSerializer})
     def post(self, request):
@@ -78,11 +88,8 @@ class LoginView(APIView):
         return Response(tokens)
 
 
-class RefreshView(APIView):
+class RefreshView(PublicAuthView):
     """Rotate a refresh token: the answer holds a new pair; the token sent is blacklisted."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer})
     def post(self, request):
@@ -91,10 +98,8 @@ class RefreshView(APIView):
         return Response(services.auth_refresh(refresh=data.validated_data["refresh"], ip=client_ip(request)))
 
 
-class LogoutView(APIView):
+class LogoutView(AccountView):
     """Sign out: the refresh token sent (and the access token used for this call) stop working."""
-
-    permission_classes = [IsAuthenticated]
 
     @extend_schema(request=RefreshInputSerializer, responses={205: None})
     def post(self, request):
@@ -111,29 +116,25 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 
-class MeView(APIView):
+class MeView(AccountView):
     """The signed-in account: ``{id, username, email, roles, is_staff}`` and its capabilities."""
-
-    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
         return Response(MeSerializer(request.user).data)
 
 
-def _parse_bool(name: str, value: str | None) -> bool | None:
-    if value in (None, ""):
-        return None
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise ValidationError(f"'{value}' is not true or false.", field=name)
+class UserFilter(FilterSerializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_active = BooleanFilter()
+    search = serializers.CharField(required=False, max_length=150)
 
 
-class UsersAdminMixin:
-    permission_classes = [IsAuthenticated, capability_required("users:manage")]
+class UsersAdminView(AccountView):
+    """User administration: the ``users:manage`` capability."""
+
+    abstract = True
+    permission_classes = [IsActiveUser, capability_required("users:manage")]
 
     def get_user(self, pk: int) -> User:
         user = User.objects.prefetch_related("groups").filter(pk=pk).first()
@@ -142,18 +143,13 @@ class UsersAdminMixin:
         return user
 
 
-class UserListCreateView(UsersAdminMixin, generics.GenericAPIView):
+class UserListCreateView(UsersAdminView):
     """Administrators: every account (``?role=``, ``?is_active=``, ``?search=``), and new accounts."""
 
     serializer_class = UserSerializer
 
     def get_queryset(self):
-        params = self.request.query_params
-        return users_list(
-            role=params.get("role") or None,
-            is_active=_parse_bool("is_active", params.get("is_active")),
-            search=params.get("search") or None,
-        )
+        return users_list(**parse_filters(UserFilter, self.request))
 
     @extend_schema(
         parameters=[
@@ -175,7 +171,7 @@ class UserListCreateView(UsersAdminMixin, generics.GenericAPIView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class UserDetailView(UsersAdminMixin, APIView):
+class UserDetailView(UsersAdminView):
     """Administrators: one account; DELETE deactivates it (history is never deleted)."""
 
     @extend_schema(responses={200: UserSerializer})
@@ -188,7 +184,7 @@ class UserDetailView(UsersAdminMixin, APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class UserRolesView(UsersAdminMixin, APIView):
+class UserRolesView(UsersAdminView):
     """Administrators: replace an account's global roles."""
 
     @extend_schema(request=RolesInputSerializer, responses={200: UserSerializer})

@@ -16,16 +16,21 @@ from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
 from apps.automl.selectors import training_job_results, with_model_version_ids
 from apps.automl.services import training_job_cancel, training_job_create
-from apps.core.exceptions import Conflict, NotFound, ValidationError
+from apps.core.api.base import FilterSerializer, ProjectFilter, ScopedAPIView
+from apps.core.exceptions import Conflict, NotFound
 from apps.core.ratelimit import setting_rate
-from apps.projects.permissions import IsActiveUser, ProjectScopedMixin, projects_visible_to
 from apps.projects.selectors import datasets_visible_to
 
 
-class TrainingJobScopedView(ProjectScopedMixin, generics.GenericAPIView):
+class TrainingJobFilter(FilterSerializer):
+    project = ProjectFilter(source="project_id")
+
+
+class TrainingJobScopedView(ScopedAPIView):
     """Jobs of the projects the user can see; any other job is simply not found."""
 
-    permission_classes = [IsActiveUser]
+    abstract = True
+    project_field = "project"
     serializer_class = TrainingJobSerializer
     queryset = TrainingJob.objects.all()
 
@@ -36,18 +41,7 @@ class TrainingJobScopedView(ProjectScopedMixin, generics.GenericAPIView):
 class TrainingJobListCreateView(TrainingJobScopedView, generics.ListAPIView):
     """List jobs (``?project=``) or start one."""
 
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        project = self.request.query_params.get("project")
-        if project in (None, ""):
-            return queryset
-        try:
-            project_id = int(project)
-        except ValueError as exc:
-            raise ValidationError("'project' is a project id.", field="project") from exc
-        if not projects_visible_to(user=self.request.user).filter(pk=project_id).exists():
-            raise NotFound("No such project.")
-        return queryset.filter(project_id=project_id)
+    filter_serializer_class = TrainingJobFilter
 
     @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.INT, description="Only this project's jobs")])
     def get(self, request, *args, **kwargs):

@@ -1,8 +1,7 @@
 """Projects, members and datasets API: parse with an input serializer, call one service, serialize.
 
-Objects of projects the user cannot see answer 404 (everything is looked up through
-``projects_for_user`` / ``ProjectScopedMixin``); the services answer 403 for visible projects where
-the user's role or capability falls short.
+Every view inherits ``ScopedAPIView``: objects of projects the user cannot see answer 404; the
+services answer 403 for visible projects where the user's role or capability falls short.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from apps.core.api.base import FilterSerializer, ProjectFilter, ScopedAPIView, parse_filters, validated
 from apps.core.exceptions import NotFound, ValidationError
 from apps.projects.api.serializers import (
     DatasetDetailSerializer,
@@ -27,7 +27,6 @@ from apps.projects.api.serializers import (
     ProjectUpdateSerializer,
 )
 from apps.projects.models import Dataset, Project
-from apps.projects.permissions import ProjectScopedMixin
 from apps.projects.selectors import (
     dataset_preview,
     preview_rows,
@@ -47,31 +46,22 @@ from apps.projects.services import (
 from apps.projects.uploads import use_dataset_upload_handler
 
 
-def validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def id_param(value, *, field: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(
-            f"{field} must be a whole number (an id), not {str(value)[:40]!r}.", field=field
-        ) from None
-    if number < 1:
-        raise ValidationError(f"{field} must be a positive id.", field=field)
-    return number
-
-
 # ---------------------------------------------------------------------------
 # Projects
 # ---------------------------------------------------------------------------
-class ProjectListCreateView(generics.ListAPIView):
-    """GET: the projects you may see. POST ``{name, description}``: a new project you own."""
+class ProjectView(ScopedAPIView):
+    """Projects are their own scope: the queryset is the projects the user can see."""
 
+    abstract = True
+    project_field = ""
     serializer_class = ProjectSerializer
+
+    def get_queryset(self):
+        return projects_for_user(user=self.request.user)
+
+
+class ProjectListCreateView(ProjectView, generics.ListAPIView):
+    """GET: the projects you may see. POST ``{name, description}``: a new project you own."""
 
     def get_queryset(self):
         return projects_for_user(user=self.request.user)
@@ -88,10 +78,9 @@ class ProjectListCreateView(generics.ListAPIView):
     patch=extend_schema(request=ProjectUpdateSerializer, responses={200: ProjectSerializer}),
     delete=extend_schema(responses={204: None}),
 )
-class ProjectDetailView(generics.GenericAPIView):
+class ProjectDetailView(ProjectView):
     """GET a project; PATCH ``name``/``description``/``is_archived`` (owners); DELETE an empty one (owners)."""
 
-    serializer_class = ProjectSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_object(self) -> Project:
@@ -111,16 +100,17 @@ class ProjectDetailView(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ProjectMembersView(generics.ListAPIView):
+class ProjectMembersView(ScopedAPIView, generics.ListAPIView):
     """GET the members of a project. POST ``{user_id, role}`` adds a member or changes their role (owners)."""
 
+    project_field = "project"
     serializer_class = MembershipSerializer
 
     def project(self) -> Project:
         return project_get_visible(user=self.request.user, project_id=self.kwargs["pk"])
 
     def get_queryset(self):
-        return project_members(project=self.project())
+        return self.restrict(project_members(project=self.project()))
 
     @extend_schema(request=MemberSetSerializer, responses={200: MembershipSerializer, 201: MembershipSerializer})
     def post(self, request, pk):
@@ -135,9 +125,10 @@ class ProjectMembersView(generics.ListAPIView):
         )
 
 
-class ProjectMemberDetailView(generics.GenericAPIView):
+class ProjectMemberDetailView(ScopedAPIView):
     """DELETE a member from a project (owners; any member may remove themselves)."""
 
+    project_field = "project"
     serializer_class = MembershipSerializer
     http_method_names = ["delete", "options"]
 
@@ -154,14 +145,20 @@ class ProjectMemberDetailView(generics.GenericAPIView):
 # ---------------------------------------------------------------------------
 # Datasets
 # ---------------------------------------------------------------------------
+class DatasetFilter(FilterSerializer):
+    project = ProjectFilter(source="project_id")
+
+
 @extend_schema_view(
     get=extend_schema(
         parameters=[OpenApiParameter("project", OpenApiTypes.INT, description="Only datasets of this project.")]
     )
 )
-class DatasetListCreateView(ProjectScopedMixin, generics.ListAPIView):
+class DatasetListCreateView(ScopedAPIView, generics.ListAPIView):
     """GET datasets (``?project=<id>``); POST multipart ``project``, ``name``, ``file`` uploads a CSV."""
 
+    project_field = "project"
+    filter_serializer_class = DatasetFilter
     queryset = Dataset.objects.select_related("project", "created_by")
     serializer_class = DatasetSerializer
     parser_classes = [MultiPartParser, FormParser]
@@ -170,14 +167,6 @@ class DatasetListCreateView(ProjectScopedMixin, generics.ListAPIView):
         if request.method == "POST":
             use_dataset_upload_handler(request)  # before anything (even the CSRF check) reads the body
         return super().initialize_request(request, *args, **kwargs)
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        project = self.request.query_params.get("project")
-        if project not in (None, ""):
-            project = project_get_visible(user=self.request.user, project_id=id_param(project, field="project"))
-            queryset = queryset.filter(project=project)
-        return queryset
 
     @extend_schema(
         request={"multipart/form-data": DatasetUploadSerializer},
@@ -199,9 +188,10 @@ class DatasetListCreateView(ProjectScopedMixin, generics.ListAPIView):
 
 
 @extend_schema_view(delete=extend_schema(responses={204: None}))
-class DatasetDetailView(ProjectScopedMixin, generics.RetrieveDestroyAPIView):
+class DatasetDetailView(ScopedAPIView, generics.RetrieveDestroyAPIView):
     """GET a dataset with its full profile; DELETE it (editor + ``datasets:delete``; 409 while in use)."""
 
+    project_field = "project"
     queryset = Dataset.objects.select_related("project", "created_by")
     serializer_class = DatasetDetailSerializer
 
@@ -209,14 +199,21 @@ class DatasetDetailView(ProjectScopedMixin, generics.RetrieveDestroyAPIView):
         dataset_delete(user=self.request.user, dataset=instance)
 
 
-class DatasetPreviewView(ProjectScopedMixin, generics.GenericAPIView):
+class PreviewQuery(FilterSerializer):
+    rows = serializers.IntegerField(
+        required=False, min_value=1, error_messages={"invalid": "rows must be a whole number."}
+    )
+
+
+class DatasetPreviewView(ScopedAPIView):
     """GET the first ``rows`` rows (default 20, capped by DATASET_PREVIEW_MAX_ROWS)."""
 
+    project_field = "project"
     queryset = Dataset.objects.select_related("project")
     serializer_class = DatasetPreviewSerializer
 
     @extend_schema(parameters=[OpenApiParameter("rows", OpenApiTypes.INT, description="Rows to return.")])
     def get(self, request, pk):
         dataset = self.get_object()
-        rows = preview_rows(request.query_params.get("rows"))
+        rows = preview_rows(parse_filters(PreviewQuery, request).get("rows"))
         return Response(dataset_preview(dataset=dataset, rows=rows))

@@ -14,15 +14,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.automl.models import TrainingJob
+from apps.core.api.base import FilterSerializer, IdFilter, ProjectFilter, ScopedAPIView
 from apps.core.exceptions import Conflict, NotFound, ValidationError
 from apps.core.ratelimit import ApiRateThrottle
-from apps.projects.models import Project
-from apps.projects.permissions import (
-    IsActiveUser,
-    ProjectScopedMixin,
-    check_project_access,
-    scope_to_visible_projects,
-)
 from apps.projects.selectors import datasets_visible_to
 from apps.registry import selectors, services
 from apps.registry.api import serializers as s
@@ -33,10 +27,11 @@ from apps.registry.serving import model_version_predict, serving_versions
 logger = logging.getLogger("maestro.registry")
 
 
-class RegistryView(ProjectScopedMixin, generics.GenericAPIView):
-    """Base of every registry endpoint: active users only, objects narrowed to their projects (else 404)."""
+class RegistryView(ScopedAPIView):
+    """Base of the registered-model endpoints: active users only, objects narrowed to their projects (else 404)."""
 
-    permission_classes = [IsActiveUser]
+    abstract = True
+    project_field = "project"
 
 
 class JSONOnlyNegotiationMixin:
@@ -52,16 +47,6 @@ class PredictRateThrottle(ApiRateThrottle):
 
     group = "predict"
     rate_setting = "RATELIMIT_PREDICT"
-
-
-def _optional_int(request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValidationError(f"'{name}' must be an integer id.", field=name) from exc
 
 
 def _prediction_response(version: ModelVersion, data: dict) -> Response:
@@ -86,14 +71,17 @@ def _prediction_response(version: ModelVersion, data: dict) -> Response:
 # ---------------------------------------------------------------------------
 # Registered models
 # ---------------------------------------------------------------------------
+class RegisteredModelFilter(FilterSerializer):
+    project = ProjectFilter(source="project_id")
+
+
 @extend_schema(parameters=[OpenApiParameter("project", int, description="Only this project's models")])
 class RegisteredModelListView(RegistryView, generics.ListAPIView):
     serializer_class = s.RegisteredModelSerializer
+    filter_serializer_class = RegisteredModelFilter
 
     def get_queryset(self):
-        return selectors.registered_models_visible_to(
-            user=self.request.user, project_id=_optional_int(self.request, "project")
-        )
+        return selectors.registered_models_visible_to(user=self.request.user)
 
 
 class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
@@ -130,7 +118,7 @@ class RegisteredModelPredictView(RegistryView):
         if row is None:
             raise NotFound("Not found.")
         name, project_id, project_name, version_id, sha256 = row
-        check_project_access(user=request.user, project=Project(pk=project_id, name=project_name))
+        self.check_project(project_id=project_id, project_name=project_name)
         data = s.PredictSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if version_id is None:
@@ -176,23 +164,33 @@ class RegisteredModelRollbackView(RegistryView):
 
 
 class RegisteredModelDeploymentsView(RegistryView, generics.ListAPIView):
+    """The deployments of one registered model, newest first; 404 for a model of another project."""
+
     serializer_class = s.DeploymentSerializer
+    queryset = RegisteredModel.objects.all()
 
     def get_queryset(self):
-        registered_model = generics.get_object_or_404(
-            scope_to_visible_projects(RegisteredModel.objects.all(), user=self.request.user), pk=self.kwargs["pk"]
-        )
+        # ``self.queryset`` is already narrowed to the user's projects by the base.
+        registered_model = generics.get_object_or_404(self.queryset, pk=self.kwargs["pk"])
         return registered_model.deployments.select_related("model_version", "previous_version", "deployed_by")
 
 
 # ---------------------------------------------------------------------------
 # Model versions
 # ---------------------------------------------------------------------------
-class ModelVersionQuerysetMixin:
+class ModelVersionView(ScopedAPIView):
+    """Base of the model-version endpoints."""
+
+    abstract = True
     project_field = "registered_model__project"
     queryset = ModelVersion.objects.select_related(
         "registered_model", "registered_model__project", "dataset", "job", "created_by"
     )
+
+
+class ModelVersionFilter(FilterSerializer):
+    project = ProjectFilter(source="registered_model__project_id")
+    registered_model = IdFilter(source="registered_model_id")
 
 
 @extend_schema(
@@ -201,21 +199,15 @@ class ModelVersionQuerysetMixin:
         OpenApiParameter("registered_model", int, description="Only this registered model's versions"),
     ]
 )
-class ModelVersionListView(ModelVersionQuerysetMixin, RegistryView, generics.ListAPIView):
+class ModelVersionListView(ModelVersionView, generics.ListAPIView):
     serializer_class = s.ModelVersionSerializer
+    filter_serializer_class = ModelVersionFilter
 
     def get_queryset(self):
-        queryset = super().get_queryset().order_by("-created_at", "-id")
-        project = _optional_int(self.request, "project")
-        if project is not None:
-            queryset = queryset.filter(registered_model__project_id=project)
-        registered_model = _optional_int(self.request, "registered_model")
-        if registered_model is not None:
-            queryset = queryset.filter(registered_model_id=registered_model)
-        return queryset
+        return super().get_queryset().order_by("-created_at", "-id")
 
 
-class ModelVersionDetailView(ModelVersionQuerysetMixin, RegistryView, generics.RetrieveAPIView):
+class ModelVersionDetailView(ModelVersionView, generics.RetrieveAPIView):
     serializer_class = s.ModelVersionSerializer
 
     @extend_schema(request=s.ModelVersionUpdateSerializer, responses=s.ModelVersionSerializer)
@@ -232,7 +224,7 @@ class ModelVersionDetailView(ModelVersionQuerysetMixin, RegistryView, generics.R
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ModelVersionLineageView(ModelVersionQuerysetMixin, RegistryView):
+class ModelVersionLineageView(ModelVersionView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk: int):
         return Response(selectors.model_version_lineage(version=self.get_object()))
@@ -246,7 +238,7 @@ class ModelVersionLineageView(ModelVersionQuerysetMixin, RegistryView):
         (200, "application/pdf"): bytes,
     },
 )
-class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionQuerysetMixin, RegistryView):
+class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionView):
     def get(self, request, pk: int):
         version = services.model_card_refresh(version=self.get_object())
         kind = request.query_params.get("format", "json")
@@ -262,9 +254,9 @@ class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionQuerysetMixin, 
         raise ValidationError(f"Unknown card format '{kind}'; use json, html or pdf.", field="format")
 
 
-class ModelVersionPredictView(RegistryView):
-    """The hot path: one small query finds the version's project and archive hash, ``check_project_access``
-    scopes it (same 404 rule as the mixin, whose guardian subquery costs milliseconds here), and the
+class ModelVersionPredictView(ModelVersionView):
+    """The hot path: one small query finds the version's project and archive hash, the base's
+    ``check_project`` scopes it (same 404 rule as the mixin, whose guardian subquery costs milliseconds here), and the
     version's immutable serving fields come from the process' cache."""
 
     throttle_classes = [PredictRateThrottle]
@@ -280,7 +272,7 @@ class ModelVersionPredictView(RegistryView):
         if row is None:
             raise NotFound("Not found.")
         project_id, project_name, sha256 = row
-        check_project_access(user=self.request.user, project=Project(pk=project_id, name=project_name))
+        self.check_project(project_id=project_id, project_name=project_name)
         return serving_versions.get(version_id=self.kwargs["pk"], sha256=sha256)
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
@@ -291,7 +283,7 @@ class ModelVersionPredictView(RegistryView):
         return _prediction_response(version, data.validated_data)
 
 
-class ModelVersionDeployView(ModelVersionQuerysetMixin, RegistryView):
+class ModelVersionDeployView(ModelVersionView):
     serializer_class = s.DeploySerializer
 
     @extend_schema(request=s.DeploySerializer, responses={201: s.DeploymentSerializer})
@@ -303,7 +295,7 @@ class ModelVersionDeployView(ModelVersionQuerysetMixin, RegistryView):
         return Response(s.DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
 
 
-class ModelVersionBatchPredictionsView(ModelVersionQuerysetMixin, RegistryView):
+class ModelVersionBatchPredictionsView(ModelVersionView):
     serializer_class = s.BatchPredictionCreateSerializer
 
     @extend_schema(responses=s.BatchPredictionSerializer(many=True))
@@ -332,16 +324,17 @@ class ModelVersionBatchPredictionsView(ModelVersionQuerysetMixin, RegistryView):
 # ---------------------------------------------------------------------------
 # Batch predictions
 # ---------------------------------------------------------------------------
-class BatchPredictionQuerysetMixin:
+class BatchPredictionView(ScopedAPIView):
+    abstract = True
     project_field = "model_version__registered_model__project"
     queryset = BatchPrediction.objects.select_related("model_version", "dataset")
 
 
-class BatchPredictionDetailView(BatchPredictionQuerysetMixin, RegistryView, generics.RetrieveAPIView):
+class BatchPredictionDetailView(BatchPredictionView, generics.RetrieveAPIView):
     serializer_class = s.BatchPredictionSerializer
 
 
-class BatchPredictionDownloadView(JSONOnlyNegotiationMixin, BatchPredictionQuerysetMixin, RegistryView):
+class BatchPredictionDownloadView(JSONOnlyNegotiationMixin, BatchPredictionView):
     @extend_schema(responses={(200, "text/csv"): bytes})
     def get(self, request, pk: int):
         batch = self.get_object()
@@ -362,6 +355,7 @@ class BatchPredictionDownloadView(JSONOnlyNegotiationMixin, BatchPredictionQuery
 # AutoML jobs
 # ---------------------------------------------------------------------------
 class TrainingJobDeployView(RegistryView):
+    project_field = "project"
     queryset = TrainingJob.objects.select_related("project")
     serializer_class = s.DeploySerializer
 

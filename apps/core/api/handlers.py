@@ -1,4 +1,4 @@
-"""Shared API pieces: the exception handler every view goes through."""
+"""The exception handler every API view goes through."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from django_fsm import TransitionNotAllowed
 from django_ratelimit.exceptions import Ratelimited
@@ -13,6 +14,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core.deletion import delete_refused
 from apps.core.exceptions import DomainError
 from apps.core.ratelimit import retry_after_for
 
@@ -26,6 +28,8 @@ def exception_handler(exc, context):
         response = Response({"detail": f"Too many requests; retry in {retry_after} seconds."}, status=429)
         response["Retry-After"] = str(retry_after)
         return response
+    if isinstance(exc, ProtectedError | RestrictedError):  # a delete no service guarded: still a clear 409
+        exc = delete_refused("This object", exc)
     if isinstance(exc, DomainError):
         response = Response(exc.as_data(), status=exc.status_code)
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
