@@ -1,12 +1,9 @@
 from django.db import models
 
+from apps.core.models import WorkStatus
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+# A training job is background work: its states are every background work's states.
+JobStatus = WorkStatus
 
 
 class TaskType(models.TextChoices):

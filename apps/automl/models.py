@@ -1,14 +1,24 @@
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import transition
 
 from apps.automl.choices import JobStatus, TaskType
-from apps.core.models import TimeStampedModel
+from apps.core.models import ACTIVE_WORK_STATES, BackgroundWork, WorkEvent
 
-ACTIVE_STATES = [JobStatus.QUEUED, JobStatus.RUNNING]
+ACTIVE_STATES = ACTIVE_WORK_STATES
 
 
-class TrainingJob(ConcurrentTransitionMixin, TimeStampedModel):
+def may_cancel(instance: TrainingJob, user) -> bool:
+    """``permission=`` of ``cancel``: a project editor whose role includes ``automl:cancel``."""
+    from apps.projects.choices import ProjectRole
+    from apps.projects.permissions import user_may
+
+    return user_may(user, instance.project, minimum=ProjectRole.EDITOR, capability="automl:cancel")
+
+
+class TrainingJob(BackgroundWork):
     """One AutoML run: the request, its progress, and what it produced (leaderboard, metrics, archive)."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="training_jobs")
@@ -30,15 +40,10 @@ class TrainingJob(ConcurrentTransitionMixin, TimeStampedModel):
     )
     dataset_sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the data trained on.")
 
-    # Progress
-    status = FSMField(default=JobStatus.QUEUED, choices=JobStatus.choices, protected=True, db_index=True)
+    # Progress (status, error, attempts, timestamps: BackgroundWork)
     progress = models.FloatField(default=0.0)
     current_best = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    celery_task_id = models.CharField(max_length=255, blank=True)
     worker = models.CharField(max_length=255, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.ForeignKey(
@@ -70,40 +75,21 @@ class TrainingJob(ConcurrentTransitionMixin, TimeStampedModel):
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.target}, {self.status})"
 
-    # Transitions: side-effect free; services call them inside atomic() and save().
-    @transition(field=status, source=JobStatus.QUEUED, target=JobStatus.RUNNING)
-    def start(self) -> None:
-        """The worker picked the job up."""
+    def get_max_attempts(self) -> int:
+        return settings.AUTOML_MAX_REQUEUES + 1
 
-    @transition(field=status, source=JobStatus.RUNNING, target=JobStatus.SUCCEEDED)
-    def succeed(self) -> None:
-        """Training finished and its results are stored."""
-
-    @transition(field=status, source=ACTIVE_STATES, target=JobStatus.FAILED)
-    def fail(self) -> None:
-        """Training stopped with an error."""
-
-    @transition(field=status, source=ACTIVE_STATES, target=JobStatus.CANCELLED)
+    @transition(field="status", source=ACTIVE_STATES, target=JobStatus.CANCELLED, permission=may_cancel)
     def cancel(self) -> None:
-        """A user cancelled the job."""
-
-    @transition(field=status, source=JobStatus.RUNNING, target=JobStatus.QUEUED)
-    def requeue(self) -> None:
-        """The worker running the job was lost; the job goes back to the queue."""
+        """A user cancelled the job (or the reaper did, as they had asked); services check ``may_cancel``."""
 
 
-class TrainingJobEvent(models.Model):
+class TrainingJobEvent(WorkEvent):
     """Append-only history of a job's state changes."""
 
     job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="events")
-    created_at = models.DateTimeField(auto_now_add=True)
-    from_state = models.CharField(max_length=16)
-    to_state = models.CharField(max_length=16)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    message = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["created_at", "id"]
+    class Meta(WorkEvent.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.job_id}: {self.from_state} → {self.to_state}"

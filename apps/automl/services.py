@@ -14,9 +14,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_fsm import has_transition_perm
 
 from apps.automl.choices import JobStatus, TaskType
-from apps.automl.models import ACTIVE_STATES, TrainingJob, TrainingJobEvent
+from apps.automl.models import ACTIVE_STATES, TrainingJob
 from apps.automl.signals import training_job_succeeded
 from apps.automl.training import JobAbandoned, JobCancelled, JobRun, TrainingFailed, WarmRunner
 from apps.automl.validation import (
@@ -26,21 +27,14 @@ from apps.automl.validation import (
     resolve_task_type,
     target_problem,
 )
-from apps.core.exceptions import Conflict, ServiceUnavailable, ValidationError
+from apps.core.exceptions import Conflict, PermissionDenied, ServiceUnavailable, ValidationError
+from apps.core.work import work_created, work_transition
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Dataset
 from apps.projects.permissions import check_project_access
 from apps.projects.selectors import dataset_dataframe
 
 logger = logging.getLogger("maestro.automl")
-
-
-def _move(job: TrainingJob, action: str, *, by=None, message: str = "") -> TrainingJobEvent:
-    """Apply the transition ``action`` to a locked ``job``, save it and record the move."""
-    from_state = job.status
-    getattr(job, action)()
-    job.save()
-    return TrainingJobEvent.objects.create(job=job, from_state=from_state, to_state=job.status, by=by, message=message)
 
 
 # ---------------------------------------------------------------------------
@@ -162,10 +156,8 @@ def training_job_create(
     )
     job.full_clean(exclude=["status"])  # the state machine owns status
     job.save()
-    TrainingJobEvent.objects.create(
-        job=job,
-        from_state="",
-        to_state=job.status,
+    work_created(
+        job,
         by=user,
         message=f"Queued: predict '{target}' ({task_type}) within {time_budget} s, presets {presets}.",
     )
@@ -196,16 +188,17 @@ def training_job_cancel(*, job: TrainingJob, user) -> TrainingJob:
     """Cancel a job: at once if still queued, else flag it; its worker stops the fit within seconds."""
     check_project_access(user=user, project=job.project, minimum=ProjectRole.EDITOR, capability="automl:cancel")
     job = TrainingJob.objects.select_for_update().get(pk=job.pk)
+    if job.status not in ACTIVE_STATES:
+        raise Conflict(f"The job already ended ({job.status}); there is nothing to cancel.")
+    if not has_transition_perm(job.cancel, user):  # the transition's declared rule, the same as above
+        raise PermissionDenied("You may not cancel this job.")
     now = timezone.now()
     if job.status == JobStatus.QUEUED:
         job.cancel_requested_at, job.cancel_requested_by, job.finished_at = now, user, now
-        _move(job, "cancel", by=user, message="Cancelled before a worker started it.")
-    elif job.status == JobStatus.RUNNING:
-        if job.cancel_requested_at is None:
-            job.cancel_requested_at, job.cancel_requested_by = now, user
-            job.save(update_fields=["cancel_requested_at", "cancel_requested_by", "updated_at"])
-    else:
-        raise Conflict(f"The job already ended ({job.status}); there is nothing to cancel.")
+        work_transition(job, job.cancel, by=user, message="Cancelled before a worker started it.")
+    elif job.cancel_requested_at is None:
+        job.cancel_requested_at, job.cancel_requested_by = now, user
+        job.save(update_fields=["cancel_requested_at", "cancel_requested_by", "updated_at"])
     return job
 
 
@@ -223,7 +216,7 @@ def training_job_start(*, job_id: int, worker: str = "") -> TrainingJob | None:
     job.worker = worker[:255]
     job.progress = 0.0
     job.error = ""
-    _move(job, "start", message=f"Started on {worker or 'a worker'}.")
+    work_transition(job, job.start, message=f"Started on {worker or 'a worker'}.")
     return job
 
 
@@ -298,9 +291,9 @@ def _training_job_succeed(*, job_id: int, outcome) -> TrainingJob:
     job.progress = 1.0
     job.finished_at = job.heartbeat_at = timezone.now()
     score = best.get("score_test")
-    _move(
+    work_transition(
         job,
-        "succeed",
+        job.succeed,
         message=f"Best model {job.best_model}: {job.eval_metric} {score:.4g} on the test split."
         if isinstance(score, float)
         else f"Best model {job.best_model}.",
@@ -322,9 +315,9 @@ def _training_job_end_cancelled(*, job_id: int) -> TrainingJob | None:
     if job.status not in ACTIVE_STATES:
         return None
     job.finished_at = timezone.now()
-    _move(
+    work_transition(
         job,
-        "cancel",
+        job.cancel,
         by=job.cancel_requested_by,
         message="Cancelled while running; the fit was stopped and nothing it produced was kept.",
     )
@@ -339,7 +332,7 @@ def training_job_fail(*, job_id: int, message: str) -> TrainingJob | None:
             return None
         job.error = message
         job.finished_at = timezone.now()
-        _move(job, "fail", message=message)
+        work_transition(job, job.fail, message=message)
     if job.mlflow_run_id:
         _end_mlflow_run(job.mlflow_run_id, "FAILED")
     return job
@@ -378,13 +371,15 @@ def training_jobs_reap_stale(*, now=None) -> dict[str, list[int]]:
             lost = f"The worker running this job ({job.worker or 'unknown'}) stopped responding for over {timeout} s"
             if job.cancel_requested_at is not None:
                 job.finished_at = now
-                _move(job, "cancel", by=job.cancel_requested_by, message=f"{lost}; the job was cancelled as asked.")
+                work_transition(
+                    job, job.cancel, by=job.cancel_requested_by, message=f"{lost}; the job was cancelled as asked."
+                )
                 outcome["cancelled"].append(job.pk)
             elif job.requeue_count < settings.AUTOML_MAX_REQUEUES:
                 job.requeue_count += 1
                 job.progress, job.current_best, job.heartbeat_at = 0.0, {}, None
                 job.mlflow_run_id, job.celery_task_id = "", str(uuid.uuid4())
-                _move(job, "requeue", message=f"{lost}; queued again (retry {job.requeue_count}).")
+                work_transition(job, job.requeue, message=f"{lost}; queued again (retry {job.requeue_count}).")
                 transaction.on_commit(partial(training_job_enqueue, job_id=job.pk))
                 outcome["requeued"].append(job.pk)
             else:
@@ -393,7 +388,7 @@ def training_jobs_reap_stale(*, now=None) -> dict[str, list[int]]:
                     "if it keeps happening, use a smaller time budget or dataset."
                 )
                 job.finished_at = now
-                _move(job, "fail", message=job.error)
+                work_transition(job, job.fail, message=job.error)
                 outcome["failed"].append(job.pk)
         if stale_run_id:
             _end_mlflow_run(stale_run_id, "FAILED")

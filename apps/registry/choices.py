@@ -1,5 +1,7 @@
 from django.db import models
 
+from apps.core.models import WorkStatus
+
 
 class VersionStatus(models.TextChoices):
     REGISTERED = "registered", "Registered"
@@ -18,8 +20,5 @@ class DeploymentAction(models.TextChoices):
     ROLLBACK = "rollback", "Rollback"
 
 
-class BatchStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+# A batch prediction is background work: its states are every background work's states.
+BatchStatus = WorkStatus

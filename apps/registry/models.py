@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.db import models
 
-from apps.core.models import TimeStampedModel
-from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
+from apps.core.models import BackgroundWork, TimeStampedModel, WorkEvent
+from apps.registry.choices import DeploymentAction, SyncStatus, VersionStatus
 
 
 class RegisteredModel(TimeStampedModel):
@@ -112,18 +112,14 @@ class Deployment(TimeStampedModel):
         return f"{self.action} {self.model_version} by {self.deployed_by}"
 
 
-class BatchPrediction(TimeStampedModel):
-    """Predictions for a whole dataset, made by a worker and stored as a CSV."""
+class BatchPrediction(BackgroundWork):
+    """Predictions for a whole dataset, made by a worker and stored as a CSV (status and history:
+    ``BackgroundWork``; a batch whose worker keeps dying is failed after ``max_attempts``)."""
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="batch_predictions")
     dataset = models.ForeignKey("projects.Dataset", on_delete=models.PROTECT, related_name="batch_predictions")
-    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
     result_file = models.FileField(max_length=500, blank=True)
     n_rows = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    celery_task_id = models.CharField(max_length=255, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
@@ -131,3 +127,15 @@ class BatchPrediction(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Batch {self.pk} ({self.status})"
+
+
+class BatchPredictionEvent(WorkEvent):
+    """Append-only history of a batch prediction's state changes."""
+
+    batch = models.ForeignKey(BatchPrediction, on_delete=models.CASCADE, related_name="events")
+
+    class Meta(WorkEvent.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id}: {self.from_state} → {self.to_state}"

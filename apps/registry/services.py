@@ -20,6 +20,7 @@ from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
 from apps.core.deletion import delete_refused
 from apps.core.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationError
+from apps.core.work import work_created, work_transition
 from apps.projects.choices import ProjectRole
 from apps.projects.csv_safety import frame_to_safe_csv
 from apps.projects.models import Dataset
@@ -361,6 +362,7 @@ def batch_prediction_create(*, version: ModelVersion, dataset: Dataset, user) ->
             field="dataset_id",
         )
     batch = BatchPrediction.objects.create(model_version=version, dataset=dataset, created_by=user)
+    work_created(batch, by=user, message=f"Queued: predict {dataset.n_rows or 'all'} rows of '{dataset.name}'.")
 
     def enqueue() -> None:
         from apps.registry.tasks import run_batch_prediction
@@ -394,14 +396,24 @@ def _prediction_frame(version: ModelVersion, frame):
 
 
 def batch_prediction_run(*, batch_id: int) -> BatchPrediction | None:
-    """Make the predictions of a queued batch and store them as a CSV. Idempotent."""
+    """Make the predictions of a queued batch and store them as a CSV. Idempotent: an ended batch is
+    left alone, and a redelivered one (its worker was lost) is tried again until ``max_attempts``."""
     with transaction.atomic():
         batch = BatchPrediction.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or batch.status in (BatchStatus.SUCCEEDED, BatchStatus.FAILED):
+        if batch is None or not batch.is_active:
             return batch
-        batch.status = BatchStatus.RUNNING
+        if batch.status == BatchStatus.RUNNING:
+            work_transition(batch, batch.requeue, message="The worker running this batch was lost; it runs again.")
+        if not batch.attempts_left():
+            batch.error = (
+                f"The batch stopped its worker {batch.attempts} times (probably out of memory) and was given up; "
+                "try a smaller dataset."
+            )
+            batch.finished_at = timezone.now()
+            work_transition(batch, batch.fail, message=batch.error)
+            return batch
         batch.started_at = timezone.now()
-        batch.save(update_fields=["status", "started_at", "updated_at"])
+        work_transition(batch, batch.start, message=f"Attempt {batch.attempts + 1}.")
     batch = BatchPrediction.objects.select_related("model_version__registered_model", "dataset").get(pk=batch_id)
     try:
         frame = dataset_dataframe(dataset=batch.dataset)
@@ -417,20 +429,25 @@ def batch_prediction_run(*, batch_id: int) -> BatchPrediction | None:
     except Exception as exc:
         logger.exception("Batch prediction %s failed", batch_id)
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        BatchPrediction.objects.filter(pk=batch_id).update(
-            status=BatchStatus.FAILED, error=message[:5000], finished_at=timezone.now(), updated_at=timezone.now()
-        )
-        batch.refresh_from_db()
-        return batch
-    BatchPrediction.objects.filter(pk=batch_id).update(
-        status=BatchStatus.SUCCEEDED,
-        result_file=name,
-        n_rows=len(output),
-        finished_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
-    batch.refresh_from_db()
+        return _batch_prediction_end(batch_id=batch_id, succeeded=False, error=message[:5000])
+    batch = _batch_prediction_end(batch_id=batch_id, succeeded=True, result_file=name, n_rows=len(output))
     logger.info("Batch prediction %s wrote %s rows to %s", batch_id, len(output), name)
+    return batch
+
+
+@transaction.atomic
+def _batch_prediction_end(*, batch_id: int, succeeded: bool, **fields) -> BatchPrediction:
+    """End a running batch as succeeded or failed with ``fields`` (result file, row count or error)."""
+    batch = BatchPrediction.objects.select_for_update().get(pk=batch_id)
+    if batch.status != BatchStatus.RUNNING:
+        return batch
+    for field, value in fields.items():
+        setattr(batch, field, value)
+    batch.finished_at = timezone.now()
+    if succeeded:
+        work_transition(batch, batch.succeed, message=f"Wrote {batch.n_rows} rows.")
+    else:
+        work_transition(batch, batch.fail, message=batch.error)
     return batch
 
 

@@ -446,9 +446,8 @@ CELERY_BEAT_SCHEDULE["registry-mlflow-sync-sweep"] = {
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "ModelVersionStatusEnum": "apps.registry.choices.VersionStatus",
-        "BatchPredictionStatusEnum": "apps.registry.choices.BatchStatus",
         "MlflowSyncStatusEnum": "apps.registry.choices.SyncStatus",
-        "TrainingJobStatusEnum": "apps.automl.choices.JobStatus",
+        "WorkStatusEnum": "apps.core.models.WorkStatus",
     }
 )
 

@@ -150,3 +150,55 @@ def test_result_of_an_unfinished_batch_is_409(titanic):
     )
     response = client_for(titanic.registered_model.project.owner).get(f"/api/v1/batch-predictions/{batch.pk}/download")
     assert response.status_code == 409
+
+
+@pytestmark_db
+def test_every_move_of_a_batch_is_recorded_in_its_append_only_history(titanic):
+    batch = BatchPrediction.objects.create(
+        model_version=titanic, dataset=titanic.dataset, created_by=titanic.registered_model.project.owner
+    )
+    batch = batch_prediction_run(batch_id=batch.pk)
+    assert batch.status == BatchStatus.SUCCEEDED and batch.attempts == 1
+    moves = [(event.from_state, event.to_state) for event in batch.events.all()]
+    assert moves == [("queued", "running"), ("running", "succeeded")]
+    event = batch.events.first()
+    event.message = "rewritten"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    with pytest.raises(ValueError, match="append-only"):
+        batch.events.all().delete()
+
+
+@pytestmark_db
+def test_a_batch_redelivered_after_its_worker_died_runs_again_until_its_attempts_run_out(titanic):
+    from apps.core.work import work_transition
+
+    batch = BatchPrediction.objects.create(
+        model_version=titanic, dataset=titanic.dataset, created_by=titanic.registered_model.project.owner
+    )
+    for _ in range(BatchPrediction.max_attempts):  # each start is followed by a worker "dying" mid-run
+        batch = BatchPrediction.objects.get(pk=batch.pk)
+        if batch.status == BatchStatus.RUNNING:
+            work_transition(batch, batch.requeue, message="lost")
+        work_transition(batch, batch.start, message="started, then the worker was killed")
+    batch = batch_prediction_run(batch_id=batch.pk)  # the broker delivers it once more
+    assert batch.status == BatchStatus.FAILED
+    assert f"{BatchPrediction.max_attempts} times" in batch.error
+    assert batch.attempts == BatchPrediction.max_attempts
+
+
+@pytestmark_db
+def test_status_moves_only_through_transitions_called_as_methods(titanic):
+    from django_fsm import TransitionNotAllowed
+
+    from apps.core.work import work_transition
+
+    batch = BatchPrediction.objects.create(
+        model_version=titanic, dataset=titanic.dataset, created_by=titanic.registered_model.project.owner
+    )
+    with pytest.raises(AttributeError):
+        batch.status = BatchStatus.SUCCEEDED  # protected=True
+    with pytest.raises(TypeError, match="bound to the work"):
+        work_transition(batch, "start")
+    with pytest.raises(TransitionNotAllowed):
+        work_transition(batch, batch.succeed)  # queued → succeeded is not a move of the machine
