@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
 
-from apps.registry.hooks import version_approval_history, version_feature_importances
+from apps.registry.hooks import approval_for, feature_importances_of
 
 if TYPE_CHECKING:
     from apps.registry.models import ModelVersion
@@ -91,8 +91,8 @@ def card_inputs(version: ModelVersion) -> dict[str, Any]:
         "eval_metric": version.eval_metric,
         "metrics": version.metrics,
         "leaderboard": leaderboard_summary(version.leaderboard),
-        "feature_importances": top_importances(version_feature_importances(version)),
-        "approvals": version_approval_history(version),
+        "feature_importances": top_importances(feature_importances_of(version)),
+        "approvals": list(approval_for(version).history),
     }
 
 

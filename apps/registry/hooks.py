@@ -1,70 +1,111 @@
-"""Extension points the apps above the registry plug into (governance for approvals, explain for importances).
+"""Typed extension points the apps above the registry plug into: governance answers "may this version
+be deployed, and why", explain gives a version's global feature importances.
 
-The registry must not import those apps, so they register callables here from their
-``AppConfig.ready()``::
+The registry must not import those apps, so they register a provider from ``AppConfig.ready()``::
 
     from apps.registry import hooks
-    hooks.register_approval_provider(state=approval_state_of, history=approval_history_of)
-    hooks.register_feature_importance_provider(global_importances_of)
+    hooks.register_approval_provider(approvals_of)          # (versions) -> {version_id: Approval}
+    hooks.register_feature_importance_provider(importances_of)  # (versions) -> {version_id: {feature: value}}
 
-With nothing registered, a version has no approval (so it cannot be deployed), no approval history and
-no feature importances: the registry reports exactly that and never makes anything up.
+Providers answer for many versions at once, so list pages cost one query, not one per row. With
+nothing registered, a version has no approval (it cannot be deployed) and no importances: the
+registry reports exactly that and never makes anything up. Tests swap providers with
+:func:`override`, never by editing module state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from apps.registry.models import ModelVersion
 
-# Approval states from which a version may be (re)deployed.
-DEPLOYABLE_APPROVAL_STATES = frozenset({"approved", "deployed"})
+
+@dataclass(frozen=True)
+class Approval:
+    """What governance says of one version: its latest request's state and whether it may be deployed.
+
+    ``reason`` says why not (shown to users in the 409); ``history`` is ``[{from, to, by, at, comment}]``.
+    """
+
+    state: str | None
+    deployable: bool
+    reason: str = ""
+    history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    request_id: int | None = None
+
+
+NO_APPROVAL = Approval(state=None, deployable=False, reason="it has no approved approval request")
+
+ApprovalProvider = Callable[[Sequence["ModelVersion"]], Mapping[int, Approval]]
+FeatureImportanceProvider = Callable[[Sequence["ModelVersion"]], Mapping[int, Mapping[str, float]]]
 
 
 @dataclass
 class _Providers:
-    approval_state: Callable[[ModelVersion], str | None] | None = None
-    approval_history: Callable[[ModelVersion], list[dict[str, Any]]] | None = None
-    feature_importances: Callable[[ModelVersion], dict[str, float] | None] | None = None
+    approvals: ApprovalProvider | None = None
+    feature_importances: FeatureImportanceProvider | None = None
 
 
-providers = _Providers()
+_providers = _Providers()
 
 
-def register_approval_provider(
-    *,
-    state: Callable[[ModelVersion], str | None],
-    history: Callable[[ModelVersion], list[dict[str, Any]]] | None = None,
-) -> None:
-    """Let the governance app answer "what is this version's approval state" (and its history)."""
-    providers.approval_state = state
-    providers.approval_history = history
+def _register(slot: str, provider: Callable) -> None:
+    current = getattr(_providers, slot)
+    if current is not None and current is not provider:
+        raise ImproperlyConfigured(f"A {slot} provider is already registered ({current!r}); use hooks.override().")
+    setattr(_providers, slot, provider)
 
 
-def register_feature_importance_provider(provider: Callable[[ModelVersion], dict[str, float] | None]) -> None:
-    """Let the explain app give a version's global feature importances ``{feature: importance}``."""
-    providers.feature_importances = provider
+def register_approval_provider(provider: ApprovalProvider) -> None:
+    """Governance answers, for many versions at once, ``{version_id: Approval}`` (missing ids: no approval)."""
+    _register("approvals", provider)
 
 
-def version_approval_state(version: ModelVersion) -> str | None:
-    """The state of the version's latest approval request, or None when it has none (or no governance)."""
-    if providers.approval_state is None:
-        return None
-    return providers.approval_state(version)
+def register_feature_importance_provider(provider: FeatureImportanceProvider) -> None:
+    """Explain answers, for many versions at once, ``{version_id: {feature: importance}}``."""
+    _register("feature_importances", provider)
 
 
-def version_approval_history(version: ModelVersion) -> list[dict[str, Any]]:
-    """``[{from, to, by, at, comment}, ...]`` of the version's approvals; empty without governance."""
-    if providers.approval_history is None:
-        return []
-    return list(providers.approval_history(version) or [])
+@contextmanager
+def override(
+    *, approvals: ApprovalProvider | None = None, feature_importances: FeatureImportanceProvider | None = None
+) -> Iterator[None]:
+    """Swap providers for the duration of a ``with`` block (tests, management commands), then restore them."""
+    saved = (_providers.approvals, _providers.feature_importances)
+    if approvals is not None:
+        _providers.approvals = approvals
+    if feature_importances is not None:
+        _providers.feature_importances = feature_importances
+    try:
+        yield
+    finally:
+        _providers.approvals, _providers.feature_importances = saved
 
 
-def version_feature_importances(version: ModelVersion) -> dict[str, float]:
-    """Global feature importances of the version when an explanation exists; empty otherwise."""
-    if providers.feature_importances is None:
-        return {}
-    return dict(providers.feature_importances(version) or {})
+def approvals_for(versions: Iterable[ModelVersion]) -> dict[int, Approval]:
+    """``{version_id: Approval}`` for every version given (NO_APPROVAL where governance has none)."""
+    versions = list(versions)
+    answers = dict(_providers.approvals(versions) or {}) if _providers.approvals and versions else {}
+    return {version.pk: answers.get(version.pk, NO_APPROVAL) for version in versions}
+
+
+def approval_for(version: ModelVersion) -> Approval:
+    """The approval of one version."""
+    return approvals_for([version])[version.pk]
+
+
+def feature_importances_for(versions: Iterable[ModelVersion]) -> dict[int, dict[str, float]]:
+    """``{version_id: {feature: importance}}``, empty for versions without a global explanation."""
+    versions = list(versions)
+    answers = dict(_providers.feature_importances(versions) or {}) if _providers.feature_importances else {}
+    return {version.pk: dict(answers.get(version.pk) or {}) for version in versions}
+
+
+def feature_importances_of(version: ModelVersion) -> dict[str, float]:
+    return feature_importances_for([version])[version.pk]

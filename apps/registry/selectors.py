@@ -9,7 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from apps.projects.permissions import scope_to_visible_projects
 from apps.registry.cards import dataset_summary
 from apps.registry.choices import DeploymentAction
-from apps.registry.hooks import version_approval_history, version_approval_state
+from apps.registry.hooks import approval_for
 from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
 
 
@@ -127,6 +127,7 @@ def training_job_data(job) -> dict[str, Any] | None:
 
 def model_version_lineage(*, version: ModelVersion) -> dict[str, Any]:
     """dataset → job → MLflow run → version, with its approvals and deployments."""
+    approval = approval_for(version)
     return {
         "model_version_id": version.pk,
         "registered_model_id": version.registered_model_id,
@@ -141,7 +142,7 @@ def model_version_lineage(*, version: ModelVersion) -> dict[str, Any]:
             "sync_error": version.mlflow_sync_error,
         },
         "artifact": {"sha256": version.artifact_sha256, "size_bytes": version.artifact_size},
-        "approval_state": version_approval_state(version),
-        "approvals": version_approval_history(version),
+        "approval_state": approval.state,
+        "approvals": list(approval.history),
         "deployments": model_version_deployments(version=version),
     }

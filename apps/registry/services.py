@@ -29,7 +29,7 @@ from apps.projects.selectors import dataset_dataframe
 from apps.registry import signals
 from apps.registry.cards import card_inputs, card_inputs_digest
 from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
-from apps.registry.hooks import DEPLOYABLE_APPROVAL_STATES, version_approval_state
+from apps.registry.hooks import approval_for
 from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
 from apps.registry.selectors import rollback_target
 
@@ -185,18 +185,20 @@ def registered_model_update(
 # Deployment
 # ---------------------------------------------------------------------------
 def _check_approval(version: ModelVersion) -> None:
-    state = version_approval_state(version)
-    if state is None:
+    approval = approval_for(version)
+    if approval.deployable:
+        return
+    if approval.state is None:
         raise Conflict(
             f"model version {version.version} has no approved approval request; submit it for approval "
             "and have it approved before deploying.",
             extra={"missing": "approval", "approval_state": None},
         )
-    if state not in DEPLOYABLE_APPROVAL_STATES:
-        raise Conflict(
-            f"model version {version.version} cannot be deployed: its approval request is '{state}', not 'approved'.",
-            extra={"missing": "approval", "approval_state": state},
-        )
+    reason = approval.reason or f"its approval request is '{approval.state}', not 'approved'"
+    raise Conflict(
+        f"model version {version.version} cannot be deployed: {reason}.",
+        extra={"missing": "approval", "approval_state": approval.state},
+    )
 
 
 def _after_production_change(registered_model: RegisteredModel, deployment: Deployment) -> None:

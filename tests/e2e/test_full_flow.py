@@ -37,11 +37,15 @@ def signed_in(username: str) -> APIClient:
 @pytest.fixture
 def approved_versions():
     """The approval workflow's answer for every version: approved (it gates deployment)."""
-    saved = (hooks.providers.approval_state, hooks.providers.approval_history)
     state = {"value": None}
-    hooks.register_approval_provider(state=lambda version: state["value"], history=lambda version: [])
-    yield state
-    hooks.providers.approval_state, hooks.providers.approval_history = saved
+
+    def approvals(versions):
+        if state["value"] is None:
+            return {}
+        return {v.pk: hooks.Approval(state["value"], state["value"] in ("approved", "deployed")) for v in versions}
+
+    with hooks.override(approvals=approvals):
+        yield state
 
 
 def test_team_takes_a_dataset_to_served_predictions(celery_worker, settings, approved_versions):

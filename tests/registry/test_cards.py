@@ -68,12 +68,9 @@ def test_card_is_regenerated_when_its_inputs_change(version):
 def test_card_picks_up_feature_importances_when_an_explanation_exists(version):
     from apps.registry import hooks
 
-    saved = hooks.providers.feature_importances
-    hooks.register_feature_importance_provider(lambda v: {"Sex": 0.4, "Age": -0.1, "PClass": 0.2})
-    try:
+    importances = {"Sex": 0.4, "Age": -0.1, "PClass": 0.2}
+    with hooks.override(feature_importances=lambda versions: {v.pk: importances for v in versions}):
         card = owner_client(version).get(f"/api/v1/models/{version.pk}/card").json()
-    finally:
-        hooks.providers.feature_importances = saved
     assert [item["feature"] for item in card["feature_importances"]] == ["Sex", "PClass", "Age"]
 
 

@@ -24,7 +24,7 @@ from apps.projects.permissions import ROLE_RANK, project_role, projects_visible_
 from apps.projects.selectors import datasets_visible_to
 from apps.registry import selectors, services
 from apps.registry.cards import card_template_context
-from apps.registry.hooks import version_approval_state
+from apps.registry.hooks import approval_for
 
 
 def _may(user, project, *, minimum: str, capability: str) -> bool:
@@ -101,7 +101,7 @@ def model_version_detail(request, pk: int):
             "registered_model": version.registered_model,
             "project": project,
             **card_template_context(version.card),
-            "approval_state": version_approval_state(version),
+            "approval_state": approval_for(version).state,
             "is_production": version.registered_model.production_version_id == version.pk,
             "batches": version.batch_predictions.select_related("dataset")[:20],
             "datasets": datasets,
