@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from apps.core.mlflow_store import mlflow_client
+
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
@@ -27,15 +29,6 @@ if TYPE_CHECKING:
 # Only one thread of a process creates experiments at a time (MLflow has no "get or create").
 _experiment_lock = threading.Lock()
 MAX_PARAM_LENGTH = 6000
-
-
-def mlflow_client() -> MlflowClient:
-    from mlflow.tracking import MlflowClient
-
-    from apps.core.mlflow_store import mlflow_store_ensure_ready
-
-    mlflow_store_ensure_ready(tracking_uri=settings.MLFLOW_TRACKING_URI)
-    return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
 
 
 def warm_up() -> None:

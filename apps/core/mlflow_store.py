@@ -1,4 +1,4 @@
-"""Opening a local MLflow store safely from several processes.
+"""Opening MLflow: one client for every app, and a local store opened safely from several processes.
 
 MLflow creates (and migrates) a SQLite tracking store the first time a process touches it. Two
 processes doing that at once race on the schema version and one of them fails, which on a fresh
@@ -42,3 +42,14 @@ def mlflow_store_ensure_ready(*, tracking_uri: str) -> None:
                 finally:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
         _ready.add(tracking_uri)
+
+
+def mlflow_client():
+    """The one way Maestro talks to MLflow: an explicit client on the configured tracking and registry
+    stores (no global ``mlflow.set_tracking_uri``), each store opened safely first."""
+    from django.conf import settings
+    from mlflow import MlflowClient
+
+    for uri in {settings.MLFLOW_TRACKING_URI, settings.MLFLOW_REGISTRY_URI}:
+        mlflow_store_ensure_ready(tracking_uri=uri)
+    return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)

@@ -1,15 +1,13 @@
-"""Writes and business rules of the model registry: registration, cards, deployment, deletion, batch
-prediction and keeping the MLflow model registry in step."""
+"""Writes and business rules of the model registry: registration, cards, deployment, deletion and batch
+prediction. Keeping MLflow's model registry in step is ``apps.registry.mlflow_sync``."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Max, ProtectedError, Q
@@ -19,7 +17,7 @@ from django.utils.text import slugify
 from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
 from apps.core.deletion import delete_refused
-from apps.core.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationError
+from apps.core.exceptions import Conflict, NotFound, ValidationError
 from apps.core.work import work_created, work_transition
 from apps.projects.choices import ProjectRole
 from apps.projects.csv_safety import frame_to_safe_csv
@@ -30,13 +28,13 @@ from apps.registry import signals
 from apps.registry.cards import card_inputs, card_inputs_digest
 from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
 from apps.registry.hooks import approval_for
+from apps.registry.mlflow_sync import mlflow_name_for
 from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
 from apps.registry.selectors import rollback_target
 
 logger = logging.getLogger("maestro.registry")
 
 MAX_TEXT = 10_000
-PRODUCTION_ALIAS = "production"
 
 
 # ---------------------------------------------------------------------------
@@ -45,11 +43,6 @@ PRODUCTION_ALIAS = "production"
 def default_registered_model_name(*, job: TrainingJob) -> str:
     """``<project>-<dataset>-<target>`` as a slug: what a job's model is called unless the job named one."""
     return slugify(f"{job.project.name}-{job.dataset.name}-{job.target}")[:200] or f"job-{job.pk}"
-
-
-def mlflow_name_for(registered_model: RegisteredModel) -> str:
-    """MLflow's registry is global: prefix and id make the name unique across projects."""
-    return f"{settings.MLFLOW_REGISTRY_NAME_PREFIX}-{registered_model.pk}-{slugify(registered_model.name)}"[:255]
 
 
 def _enqueue_mlflow_sync(registered_model_id: int) -> None:
@@ -451,199 +444,3 @@ def _batch_prediction_end(*, batch_id: int, succeeded: bool, **fields) -> BatchP
     else:
         work_transition(batch, batch.fail, message=batch.error)
     return batch
-
-
-# ---------------------------------------------------------------------------
-# MLflow model registry
-# ---------------------------------------------------------------------------
-class MlflowSyncFailed(ServiceUnavailable):
-    default_message = "The MLflow model registry could not be updated; a task retries."
-
-
-def mlflow_client():
-    from mlflow import MlflowClient
-
-    from apps.core.mlflow_store import mlflow_store_ensure_ready
-
-    for uri in {settings.MLFLOW_TRACKING_URI, settings.MLFLOW_REGISTRY_URI}:
-        mlflow_store_ensure_ready(tracking_uri=uri)
-    return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)
-
-
-def artifact_source_uri(version: ModelVersion) -> str:
-    """Where the version's predictor archive lives, as a URI MLflow can record."""
-    storage = version.artifact.storage
-    try:
-        return Path(storage.path(version.artifact.name)).as_uri()
-    except NotImplementedError:
-        bucket = getattr(storage, "bucket_name", "")
-        location = getattr(storage, "location", "")
-        key = f"{location.strip('/')}/{version.artifact.name}" if location else version.artifact.name
-        return f"s3://{bucket}/{key}" if bucket else storage.url(version.artifact.name)
-
-
-def _is_missing(exc: Exception) -> bool:
-    return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
-
-
-def _ensure_mlflow_registered_model(client, registered_model: RegisteredModel) -> None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(registered_model.mlflow_name)
-    except MlflowException as exc:
-        if not _is_missing(exc):
-            raise
-        client.create_registered_model(
-            registered_model.mlflow_name,
-            tags={
-                "maestro.registered_model_id": str(registered_model.pk),
-                "maestro.registered_model_name": registered_model.name,
-                "maestro.project_id": str(registered_model.project_id),
-            },
-            description=registered_model.description or None,
-        )
-
-
-def _ensure_mlflow_version(client, registered_model: RegisteredModel, version: ModelVersion) -> str:
-    """The MLflow version number of ``version``, registering it when MLflow does not have it yet."""
-    if version.mlflow_version:
-        return version.mlflow_version
-    found = client.search_model_versions(
-        f"name='{registered_model.mlflow_name}' and tags.`maestro.model_version_id`='{version.pk}'"
-    )
-    if found:
-        return str(found[0].version)
-    tags = {
-        "maestro.model_version_id": str(version.pk),
-        "maestro.version": str(version.version),
-        "maestro.registered_model_id": str(registered_model.pk),
-        "maestro.project_id": str(registered_model.project_id),
-        "maestro.dataset_id": str(version.dataset_id),
-        "maestro.artifact_sha256": version.artifact_sha256,
-    }
-    if version.job_id:
-        tags["maestro.job_id"] = str(version.job_id)
-    created = client.create_model_version(
-        registered_model.mlflow_name,
-        source=artifact_source_uri(version),
-        run_id=version.mlflow_run_id or None,
-        tags=tags,
-        description=f"{registered_model.name} v{version.version} ({version.task_type}, target {version.target})",
-    )
-    return str(created.version)
-
-
-def _sync_alias(client, registered_model: RegisteredModel) -> None:
-    production = registered_model.production_version
-    aliases = dict(client.get_registered_model(registered_model.mlflow_name).aliases or {})
-    if production is None:
-        if PRODUCTION_ALIAS in aliases:
-            client.delete_registered_model_alias(registered_model.mlflow_name, PRODUCTION_ALIAS)
-        return
-    if not production.mlflow_version:
-        raise RuntimeError(f"production version {production.version} is not registered in MLflow yet")
-    if str(aliases.get(PRODUCTION_ALIAS)) != production.mlflow_version:
-        client.set_registered_model_alias(registered_model.mlflow_name, PRODUCTION_ALIAS, production.mlflow_version)
-
-
-def _error_text(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:5000]
-
-
-def registered_model_mlflow_sync(*, registered_model_id: int) -> RegisteredModel | None:
-    """Bring MLflow in step with a registered model: the model, every version (tagged with our ids) and
-    the ``production`` alias. Failures are recorded on the rows, then raised so that the task retries."""
-    errors: list[str] = []
-    with transaction.atomic():
-        registered_model = (
-            RegisteredModel.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("production_version")
-            .filter(pk=registered_model_id)
-            .first()
-        )
-        if registered_model is None:  # deleted, or another worker is syncing it right now
-            return None
-        if not registered_model.mlflow_name:
-            registered_model.mlflow_name = mlflow_name_for(registered_model)
-            registered_model.save(update_fields=["mlflow_name", "updated_at"])
-        now = timezone.now()
-        try:
-            client = mlflow_client()
-            _ensure_mlflow_registered_model(client, registered_model)
-        except Exception as exc:  # MLflow unreachable or refusing: recorded, retried by the task
-            error = _error_text(exc)
-            errors.append(error)
-            pending = registered_model.versions.exclude(mlflow_sync_status=SyncStatus.SYNCED)
-            for version in pending.select_for_update():
-                version.mlflow_sync_status = SyncStatus.FAILED
-                version.mlflow_sync_error = error
-                version.mlflow_sync_attempts += 1
-                version.save(update_fields=["mlflow_sync_status", "mlflow_sync_error", "mlflow_sync_attempts"])
-            client = None
-        if client is not None:
-            outstanding = registered_model.versions.select_for_update().exclude(
-                mlflow_sync_status=SyncStatus.SYNCED, mlflow_version__gt=""
-            )
-            for version in outstanding.order_by("version"):  # oldest first, so MLflow's numbers follow ours
-                try:
-                    version.mlflow_version = _ensure_mlflow_version(client, registered_model, version)
-                except Exception as exc:
-                    version.mlflow_sync_status = SyncStatus.FAILED
-                    version.mlflow_sync_error = _error_text(exc)
-                    errors.append(f"v{version.version}: {version.mlflow_sync_error}")
-                else:
-                    version.mlflow_sync_status = SyncStatus.SYNCED
-                    version.mlflow_sync_error = ""
-                    version.mlflow_synced_at = now
-                version.mlflow_sync_attempts += 1
-                version.save(
-                    update_fields=[
-                        "mlflow_version",
-                        "mlflow_sync_status",
-                        "mlflow_sync_error",
-                        "mlflow_sync_attempts",
-                        "mlflow_synced_at",
-                    ]
-                )
-            registered_model.refresh_from_db(fields=["production_version"])
-            try:
-                _sync_alias(client, registered_model)
-            except Exception as exc:
-                errors.append(f"alias: {_error_text(exc)}")
-        registered_model.mlflow_sync_status = SyncStatus.FAILED if errors else SyncStatus.SYNCED
-        registered_model.mlflow_sync_error = "\n".join(errors)[:5000]
-        if not errors:
-            registered_model.mlflow_synced_at = now
-        registered_model.save(
-            update_fields=["mlflow_name", "mlflow_sync_status", "mlflow_sync_error", "mlflow_synced_at", "updated_at"]
-        )
-    if errors:
-        logger.warning("MLflow sync of registered model %s failed: %s", registered_model_id, errors[0])
-        raise MlflowSyncFailed(f"MLflow sync of registered model {registered_model_id} failed: {errors[0]}")
-    return registered_model
-
-
-def mlflow_sync_outstanding(*, settle_seconds: int = 60) -> list[int]:
-    """Ids of registered models whose MLflow state is pending or failed (and not brand new): the sweep's work."""
-    cutoff = timezone.now() - timedelta(seconds=settle_seconds)
-    out_of_step = [SyncStatus.PENDING, SyncStatus.FAILED]
-    return list(
-        RegisteredModel.objects.filter(
-            Q(mlflow_sync_status__in=out_of_step, updated_at__lt=cutoff)
-            | Q(versions__mlflow_sync_status__in=out_of_step, versions__created_at__lt=cutoff)
-        )
-        .distinct()
-        .values_list("pk", flat=True)
-    )
-
-
-def mlflow_model_version_delete(*, mlflow_name: str, mlflow_version: str) -> None:
-    """Remove a deleted version from MLflow's registry too (a missing one is fine)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow_client().delete_model_version(mlflow_name, mlflow_version)
-    except MlflowException as exc:
-        if not _is_missing(exc):
-            raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from apps.registry.services import MlflowSyncFailed
+from apps.registry.mlflow_sync import MlflowSyncFailed
 
 TRANSIENT_DB = (OperationalError, InterfaceError)
 
@@ -33,7 +33,7 @@ def register_model_version_from_job(job_id: int) -> int:
     time_limit=360,
 )
 def sync_registered_model_to_mlflow(registered_model_id: int) -> str:
-    from apps.registry.services import registered_model_mlflow_sync
+    from apps.registry.mlflow_sync import registered_model_mlflow_sync
 
     registered_model = registered_model_mlflow_sync(registered_model_id=registered_model_id)
     return registered_model.mlflow_sync_status if registered_model else "skipped"
@@ -42,7 +42,7 @@ def sync_registered_model_to_mlflow(registered_model_id: int) -> str:
 @shared_task(name="registry.sweep_mlflow_sync")
 def sweep_mlflow_sync() -> int:
     """Re-queue the MLflow sync of every registered model still out of step (after retries ran out)."""
-    from apps.registry.services import mlflow_sync_outstanding
+    from apps.registry.mlflow_sync import mlflow_sync_outstanding
 
     ids = mlflow_sync_outstanding()
     for registered_model_id in ids:
@@ -57,7 +57,7 @@ def sweep_mlflow_sync() -> int:
     max_retries=8,
 )
 def delete_mlflow_model_version(mlflow_name: str, mlflow_version: str) -> None:
-    from apps.registry.services import mlflow_model_version_delete
+    from apps.registry.mlflow_sync import mlflow_model_version_delete
 
     mlflow_model_version_delete(mlflow_name=mlflow_name, mlflow_version=mlflow_version)
 

@@ -166,7 +166,7 @@ def test_deleting_a_version_drops_its_loaded_predictor_and_extracted_folder(
     make_version, trained, monkeypatch, django_capture_on_commit_callbacks
 ):
     from apps.registry import serving
-    from apps.registry.services import registered_model_mlflow_sync
+    from apps.registry.mlflow_sync import registered_model_mlflow_sync
 
     version = make_version("iris")
     registered_model_mlflow_sync(registered_model_id=version.registered_model_id)

@@ -2,14 +2,9 @@ import pytest
 from mlflow import MlflowClient
 
 from apps.registry.choices import SyncStatus
+from apps.registry.mlflow_sync import MlflowSyncFailed, mlflow_sync_outstanding, registered_model_mlflow_sync
 from apps.registry.models import RegisteredModel
-from apps.registry.services import (
-    MlflowSyncFailed,
-    mlflow_sync_outstanding,
-    model_version_deploy,
-    registered_model_mlflow_sync,
-    registered_model_rollback,
-)
+from apps.registry.services import model_version_deploy, registered_model_rollback
 from apps.registry.tasks import sync_registered_model_to_mlflow
 from tests.projects.factories import DatasetFactory, ProjectFactory
 
