@@ -74,7 +74,7 @@ def start_worker(env_overrides: dict[str, str], log_path: Path) -> subprocess.Po
 
 def wait_for_ping(app, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
-    result = app.send_task("core.ping", args=["ready"])
+    result = app.send_task("apps.core.tasks.ping", args=["ready"])
     result.get(timeout=max(1, deadline - time.monotonic()))
 
 

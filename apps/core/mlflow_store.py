@@ -53,3 +53,14 @@ def mlflow_client():
     for uri in {settings.MLFLOW_TRACKING_URI, settings.MLFLOW_REGISTRY_URI}:
         mlflow_store_ensure_ready(tracking_uri=uri)
     return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)
+
+
+# MLflow error codes that mean "try again later", not "this request is wrong".
+TRANSIENT_MLFLOW_ERROR_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED"})
+
+
+def is_transient_mlflow_error(exc: BaseException) -> bool:
+    """Whether an MLflow failure is worth retrying: unreachable, overloaded or failing inside, not refusing."""
+    if isinstance(exc, OSError):
+        return True
+    return getattr(exc, "error_code", "") in TRANSIENT_MLFLOW_ERROR_CODES

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.core.exceptions import ServiceUnavailable
-from apps.core.mlflow_store import mlflow_client
+from apps.core.mlflow_store import is_transient_mlflow_error, mlflow_client
 from apps.registry.choices import SyncStatus
 from apps.registry.models import ModelVersion, RegisteredModel
 
@@ -208,5 +208,10 @@ def mlflow_model_version_delete(*, mlflow_name: str, mlflow_version: str) -> Non
     try:
         mlflow_client().delete_model_version(mlflow_name, mlflow_version)
     except MlflowException as exc:
-        if not _is_missing(exc):
-            raise
+        if _is_missing(exc):
+            return
+        if is_transient_mlflow_error(exc):
+            raise MlflowSyncFailed(f"MLflow could not delete {mlflow_name} v{mlflow_version}: {exc}") from exc
+        raise
+    except OSError as exc:  # connection refused, reset, timed out: MLflow is unreachable for now
+        raise MlflowSyncFailed(f"MLflow is unreachable: {exc}") from exc

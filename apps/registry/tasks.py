@@ -11,7 +11,7 @@ TRANSIENT_DB = (OperationalError, InterfaceError)
 
 
 @shared_task(
-    name="registry.register_model_version_from_job",
+    name="apps.registry.tasks.register_model_version_from_job",
     autoretry_for=TRANSIENT_DB,
     retry_backoff=True,
     max_retries=5,
@@ -23,7 +23,7 @@ def register_model_version_from_job(job_id: int) -> int:
 
 
 @shared_task(
-    name="registry.sync_registered_model_to_mlflow",
+    name="apps.registry.tasks.sync_registered_model_to_mlflow",
     autoretry_for=(MlflowSyncFailed, *TRANSIENT_DB),
     retry_backoff=15,
     retry_backoff_max=900,
@@ -39,7 +39,7 @@ def sync_registered_model_to_mlflow(registered_model_id: int) -> str:
     return registered_model.mlflow_sync_status if registered_model else "skipped"
 
 
-@shared_task(name="registry.sweep_mlflow_sync")
+@shared_task(name="apps.registry.tasks.sweep_mlflow_sync")
 def sweep_mlflow_sync() -> int:
     """Re-queue the MLflow sync of every registered model still out of step (after retries ran out)."""
     from apps.registry.mlflow_sync import mlflow_sync_outstanding
@@ -51,8 +51,8 @@ def sweep_mlflow_sync() -> int:
 
 
 @shared_task(
-    name="registry.delete_mlflow_model_version",
-    autoretry_for=(Exception,),
+    name="apps.registry.tasks.delete_mlflow_model_version",
+    autoretry_for=(MlflowSyncFailed, *TRANSIENT_DB),
     retry_backoff=30,
     max_retries=8,
 )
@@ -63,7 +63,7 @@ def delete_mlflow_model_version(mlflow_name: str, mlflow_version: str) -> None:
 
 
 @shared_task(
-    name="registry.run_batch_prediction",
+    name="apps.registry.tasks.run_batch_prediction",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_DB,

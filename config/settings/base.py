@@ -439,7 +439,7 @@ PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
 # Online prediction calls per user (its own limit, instead of RATELIMIT_API).
 RATELIMIT_PREDICT = env.str("RATELIMIT_PREDICT", default="6000/m")
 CELERY_BEAT_SCHEDULE["registry-mlflow-sync-sweep"] = {
-    "task": "registry.sweep_mlflow_sync",
+    "task": "apps.registry.tasks.sweep_mlflow_sync",
     "schedule": env.float("REGISTRY_MLFLOW_SWEEP_INTERVAL", default=300.0),
     "options": {"queue": "default"},
 }

@@ -1,5 +1,6 @@
 """Production: PostgreSQL, Redis, S3, an MLflow server; TLS in front. No secret has a default."""
 
+import os
 import sys
 
 from apps.core.secret_checks import secret_key_problem
@@ -9,17 +10,28 @@ from .base import DATABASES, cache_config, env, storage_config
 
 DEBUG = False
 
+
+def refuse_to_start(problem: str, advice: str) -> None:
+    """One clear line (and advice), exit code 78 (EX_CONFIG), no traceback."""
+    sys.stderr.write(f"Maestro ML refuses to start: {problem}.\n{advice}\n")
+    raise SystemExit(78)
+
+
 # ---------------------------------------------------------------------------
 # Secrets: refuse to start with a missing, short or placeholder key
 # ---------------------------------------------------------------------------
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 _problem = secret_key_problem(SECRET_KEY)
 if _problem:
-    sys.stderr.write(
-        f"Maestro ML refuses to start: {_problem}.\n"
-        "Generate one with `python manage.py generate_secrets` or scripts/generate-secrets.sh.\n"
+    refuse_to_start(_problem, "Generate one with `python manage.py generate_secrets` or scripts/generate-secrets.sh.")
+
+# Production never falls back to the embedded SQLite database, filesystem broker or local MLflow store.
+_missing = [name for name in ("DATABASE_URL", "CELERY_BROKER_URL", "MLFLOW_TRACKING_URI") if not os.environ.get(name)]
+if _missing:
+    refuse_to_start(
+        f"{', '.join(_missing)} {'is' if len(_missing) == 1 else 'are'} not set",
+        "Production needs PostgreSQL, Redis and an MLflow server; see .env.example.",
     )
-    raise SystemExit(78)  # EX_CONFIG
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 

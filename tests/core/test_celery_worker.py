@@ -61,7 +61,7 @@ def test_worker_runs_a_task_through_redis(tmp_path: Path, monkeypatch):
     try:
         app = client_app(monkeypatch, url, backend, {"visibility_timeout": 3600})
         wait_for_ping(app)
-        assert app.send_task("core.ping", args=["through redis"]).get(timeout=30) == "through redis"
+        assert app.send_task("apps.core.tasks.ping", args=["through redis"]).get(timeout=30) == "through redis"
     finally:
         stop_worker(process)
 
@@ -84,6 +84,6 @@ def test_worker_runs_a_task_through_the_embedded_broker(tmp_path: Path, monkeypa
         }
         app = client_app(monkeypatch, "filesystem://", backend, options)
         wait_for_ping(app)
-        assert app.send_task("core.ping", args=["through files"]).get(timeout=30) == "through files"
+        assert app.send_task("apps.core.tasks.ping", args=["through files"]).get(timeout=30) == "through files"
     finally:
         stop_worker(process)

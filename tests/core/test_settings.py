@@ -22,8 +22,11 @@ STRONG_ENV = {
 }
 
 
+SERVICE_VARIABLES = ("DJANGO_", "DATABASE_URL", "CELERY_", "CACHE_URL", "MLFLOW_")
+
+
 def run_python(code: str, module: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "CELERY_", "CACHE_URL"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SERVICE_VARIABLES)}
     env.update({"DJANGO_SETTINGS_MODULE": module, "DATA_DIR": str(ROOT / "var" / "test" / "settings-check")})
     env.update(extra_env or {})
     return subprocess.run(
@@ -75,6 +78,15 @@ def test_production_refuses_weak_secret_key_with_a_clear_message(key):
     result = run_python(LOAD, "config.settings.production", {**STRONG_ENV, "DJANGO_SECRET_KEY": key})
     assert result.returncode != 0
     assert "Maestro ML refuses to start" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "CELERY_BROKER_URL", "MLFLOW_TRACKING_URI"])
+def test_production_refuses_to_fall_back_to_embedded_services(name):
+    env = {key: value for key, value in STRONG_ENV.items() if key != name}
+    result = run_python(LOAD, "config.settings.production", env)
+    assert result.returncode == 78
+    assert f"Maestro ML refuses to start: {name} is not set." in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -39,7 +39,7 @@ def ping_through_embedded_broker(data_dir: Path, monkeypatch) -> str:
         },
         task_default_queue="default",
     )
-    return app.send_task("core.ping", args=["stack"]).get(timeout=90)
+    return app.send_task("apps.core.tasks.ping", args=["stack"]).get(timeout=90)
 
 
 def test_embedded_stack_serves_ready_and_stops_on_ctrl_c(tmp_path, monkeypatch):

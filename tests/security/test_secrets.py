@@ -99,7 +99,7 @@ def test_production_settings_check_as_a_deployment():
            "DATABASE_URL": f"postgres://maestro:{secrets.token_urlsafe(20)}@db:5432/maestro",
            "CACHE_URL": "redis://redis:6379/2", "CELERY_BROKER_URL": "redis://redis:6379/0",
            "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
-           "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30)}  # fmt: skip
+           "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30), "MLFLOW_TRACKING_URI": "http://mlflow:5000"}  # fmt: skip
     result = manage("check_secrets", extra_env=env, module="config.settings.production")
     assert result.returncode != 0
     assert "FAIL  GRAFANA_ADMIN_PASSWORD" in result.stdout
@@ -168,7 +168,8 @@ def test_shell_script_writes_a_strong_env_without_django(tmp_path):
 )
 def test_production_refuses_a_placeholder_key(key):
     env = {"DJANGO_SECRET_KEY": key, "DJANGO_ALLOWED_HOSTS": "maestro.example.org", "CACHE_URL": "redis://redis:6379/2",
-           "DATABASE_URL": "postgres://maestro:Zq8vN3kP2xLm@db:5432/maestro"}  # fmt: skip
+           "DATABASE_URL": "postgres://maestro:Zq8vN3kP2xLm@db:5432/maestro",
+           "CELERY_BROKER_URL": "redis://redis:6379/0", "MLFLOW_TRACKING_URI": "http://mlflow:5000"}  # fmt: skip
     result = manage("check", extra_env=env, module="config.settings.production")
     assert result.returncode != 0
     assert "Maestro ML refuses to start" in result.stderr
@@ -181,6 +182,7 @@ def test_production_starts_with_a_generated_key(tmp_path):
     manage("generate_secrets", "--output", str(target))
     key = parse_env_file(target)["DJANGO_SECRET_KEY"]
     env = {"DJANGO_SECRET_KEY": key, "DJANGO_ALLOWED_HOSTS": "maestro.example.org", "CACHE_URL": "redis://redis:6379/2",
-           "DATABASE_URL": "postgres://maestro:Zq8vN3kP2xLm@db:5432/maestro"}  # fmt: skip
+           "DATABASE_URL": "postgres://maestro:Zq8vN3kP2xLm@db:5432/maestro",
+           "CELERY_BROKER_URL": "redis://redis:6379/0", "MLFLOW_TRACKING_URI": "http://mlflow:5000"}  # fmt: skip
     result = manage("check", extra_env=env, module="config.settings.production")
     assert result.returncode == 0, result.stderr
