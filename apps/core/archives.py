@@ -43,13 +43,31 @@ class UnsafeArchive(Conflict):
     default_message = "The archive failed its integrity or safety check and was not loaded."
 
 
-def verify_sha256(path: Path, expected: str) -> None:
-    """Raise UnsafeArchive unless the file's SHA-256 is ``expected``."""
-    actual = sha256_path(path)
+def _check_digest(actual: str, expected: str) -> None:
     if not expected or actual != expected:
         raise UnsafeArchive(
             f"Artifact hash mismatch: recorded {expected or 'nothing'}, found {actual}. It will not be loaded."
         )
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise UnsafeArchive unless the file's SHA-256 is ``expected``."""
+    _check_digest(sha256_path(path), expected)
+
+
+def copy_verified(source: BinaryIO, destination: Path, expected: str) -> None:
+    """Copy ``source`` to ``destination`` hashing as it goes (one read); on a mismatch remove the copy and
+    raise UnsafeArchive, so nothing unverified is ever left where a loader could find it."""
+    digest = hashlib.sha256()
+    with open(destination, "wb") as target:
+        for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+            digest.update(chunk)
+            target.write(chunk)
+    try:
+        _check_digest(digest.hexdigest(), expected)
+    except UnsafeArchive:
+        destination.unlink(missing_ok=True)
+        raise
 
 
 def extract_archive_safely(archive: Path, destination: Path) -> None:

@@ -66,11 +66,6 @@ def setting_rate(name: str) -> Callable:
     return rate
 
 
-def register_rate_group(group: str, *, key: str, setting: str) -> None:
-    """Tell the 429 handler about a group limited with django-ratelimit's decorator, for its Retry-After."""
-    RATE_GROUPS[group] = (key, setting)
-
-
 def ratelimit_hit(request, *, group: str, key: str | Callable, rate: str) -> dict | None:
     """Count one request in ``group``; django-ratelimit's usage dict, or None when limits are off."""
     return get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)

@@ -10,7 +10,7 @@ from apps.projects.permissions import scope_to_visible_projects
 from apps.registry.cards import dataset_summary
 from apps.registry.choices import DeploymentAction
 from apps.registry.hooks import approval_for
-from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
+from apps.registry.models import Deployment, ModelVersion, RegisteredModel
 
 
 def registered_models_visible_to(*, user, project_id: int | None = None) -> QuerySet[RegisteredModel]:
@@ -29,13 +29,6 @@ def model_versions_visible_to(*, user) -> QuerySet[ModelVersion]:
         "registered_model", "registered_model__project", "dataset", "job", "created_by"
     )
     return scope_to_visible_projects(queryset, user=user, project_field="registered_model__project")
-
-
-def batch_predictions_visible_to(*, user) -> QuerySet[BatchPrediction]:
-    queryset = BatchPrediction.objects.select_related(
-        "model_version", "model_version__registered_model", "model_version__registered_model__project", "dataset"
-    )
-    return scope_to_visible_projects(queryset, user=user, project_field="model_version__registered_model__project")
 
 
 def production_history(*, registered_model: RegisteredModel) -> list[int]:

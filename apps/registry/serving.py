@@ -9,7 +9,6 @@ in an LRU of ``MODEL_CACHE_SIZE`` entries per process, so only the first call pa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from apps.core.archives import CHUNK_SIZE, UnsafeArchive, extract_archive_safely
+from apps.core.archives import UnsafeArchive, copy_verified, extract_archive_safely
 from apps.core.exceptions import Conflict, ValidationError
 
 if TYPE_CHECKING:
@@ -163,28 +162,23 @@ def _download_and_verify(version: ModelVersion, destination: Path) -> None:
     name = version.artifact.name
     if not name or not storage.exists(name):
         raise Conflict(f"The predictor archive of model version {version.version} is missing from storage.")
-    digest = hashlib.sha256()
-    with storage.open(name, "rb") as source, open(destination, "wb") as target:
-        for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-            target.write(chunk)
-    actual = digest.hexdigest()
-    if not expected or actual != expected:
-        destination.unlink(missing_ok=True)
+    try:
+        with storage.open(name, "rb") as source:
+            copy_verified(source, destination, expected)
+    except UnsafeArchive as exc:
         logger.error(
-            "Refusing to load model version id=%s (%s v%s): archive %s hashed %s, recorded %s. "
+            "Refusing to load model version id=%s (%s v%s) from %s: %s "
             "The archive was changed after the platform made it; it was NOT loaded.",
             version.pk,
             version.registered_model.name,
             version.version,
             name,
-            actual,
-            expected or "nothing",
+            exc,
         )
         raise UnsafeArchive(
             f"The predictor archive of model version {version.version} does not match its recorded SHA-256; "
             "it was changed after training and will not be loaded."
-        )
+        ) from exc
 
 
 def extracted_predictor_dir(version: ModelVersion) -> Path:

@@ -13,41 +13,28 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
-from apps.accounts.roles import has_capability
 from apps.automl.choices import TERMINAL_STATES
-from apps.automl.models import ACTIVE_STATES
+from apps.automl.models import ACTIVE_STATES, TrainingJob
 from apps.automl.selectors import training_job_model_version_id, training_jobs_visible_to
 from apps.automl.services import training_job_cancel, training_job_create
 from apps.automl.web.forms import TrainingJobForm
 from apps.core.exceptions import DomainError, NotFound
 from apps.core.ratelimit import setting_rate
+from apps.core.web import attempt, visible_or_404
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Project
-from apps.projects.permissions import ROLE_RANK, project_role, projects_visible_to
-
-
-def _visible_project(request, pk: int) -> Project:
-    project = projects_visible_to(user=request.user).filter(pk=pk).first()
-    if project is None:
-        raise Http404("Project not found.")
-    return project
+from apps.projects.permissions import user_may
 
 
 def _can_run(user, project: Project) -> bool:
-    role = project_role(user=user, project=project)
-    return (
-        role is not None
-        and ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
-        and has_capability(user, "automl:run")
-        and not project.is_archived
-    )
+    return not project.is_archived and user_may(user, project, minimum=ProjectRole.EDITOR, capability="automl:run")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_jobs(request, pk: int):
     """A project's jobs, newest first, and the form to start one."""
-    project = _visible_project(request, pk)
+    project = visible_or_404(request, Project.objects.all(), pk, project_field="", what="Project")
     datasets = list(project.datasets.order_by("name"))
     can_run = _can_run(request.user, project)
     form = TrainingJobForm(request.POST or None, datasets=datasets)
@@ -97,18 +84,15 @@ def project_jobs(request, pk: int):
 @require_GET
 def job_detail(request, pk: int):
     """A job's state, progress (refreshed by the page's script), leaderboard and history."""
-    job = training_jobs_visible_to(user=request.user).filter(pk=pk).first()
-    if job is None:
-        raise Http404("Job not found.")
-    role = project_role(user=request.user, project=job.project)
+    job = visible_or_404(
+        request, TrainingJob.objects.select_related("project"), pk, project_field="project", what="Job"
+    )
     context = {
         "job": job,
         "active": job.status in ACTIVE_STATES,
         "finished": job.status in TERMINAL_STATES,
         "can_cancel": job.status in ACTIVE_STATES
-        and role is not None
-        and ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
-        and has_capability(request.user, "automl:cancel"),
+        and user_may(request.user, job.project, minimum=ProjectRole.EDITOR, capability="automl:cancel"),
         "events": job.events.select_related("by"),
         "model_version_id": training_job_model_version_id(job=job),
     }
@@ -118,13 +102,12 @@ def job_detail(request, pk: int):
 @login_required
 @require_POST
 def job_cancel(request, pk: int):
-    job = training_jobs_visible_to(user=request.user).filter(pk=pk).first()
-    if job is None:
-        raise Http404("Job not found.")
-    try:
-        training_job_cancel(job=job, user=request.user)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Cancel requested; the job stops within seconds.")
+    job = visible_or_404(
+        request, TrainingJob.objects.select_related("project"), pk, project_field="project", what="Job"
+    )
+    attempt(
+        request,
+        lambda: training_job_cancel(job=job, user=request.user),
+        success="Cancel requested; the job stops within seconds.",
+    )
     return redirect("automl:job-detail", pk=job.pk)

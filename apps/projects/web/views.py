@@ -6,8 +6,6 @@ They call the same selectors and services as the API; a domain error becomes a m
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -19,13 +17,13 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.roles import has_capability
-from apps.core.exceptions import DomainError, NotFound
+from apps.core.exceptions import DomainError
+from apps.core.web import attempt, visible_or_404
 from apps.projects.choices import ProjectRole
-from apps.projects.permissions import ROLE_RANK, project_role
+from apps.projects.models import Dataset, Project
+from apps.projects.permissions import project_role, user_may
 from apps.projects.selectors import (
-    dataset_get_visible,
     dataset_preview,
-    project_get_visible,
     project_members,
     projects_for_user,
 )
@@ -42,32 +40,13 @@ from apps.projects.uploads import use_dataset_upload_handler
 from apps.projects.web.forms import DatasetUploadForm, MemberForm, ProjectForm
 
 
-def _visible_project(request, pk):
-    try:
-        return project_get_visible(user=request.user, project_id=pk)
-    except NotFound:
-        raise Http404("Project not found.") from None
+def _visible_project(request, pk) -> Project:
+    return visible_or_404(request, Project.objects.select_related("owner"), pk, project_field="", what="Project")
 
 
-def _visible_dataset(request, pk):
-    try:
-        return dataset_get_visible(user=request.user, dataset_id=pk)
-    except NotFound:
-        raise Http404("Dataset not found.") from None
-
-
-def _attempt(request, action: Callable[[], object], *, success: str | None = None):
-    """Run a service call; a domain error becomes an error message (NotFound stays a 404). Returns its result."""
-    try:
-        result = action()
-    except NotFound:
-        raise Http404("Not found.") from None
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return None
-    if success:
-        messages.success(request, success)
-    return result if result is not None else True
+def _visible_dataset(request, pk) -> Dataset:
+    datasets = Dataset.objects.select_related("project", "created_by")
+    return visible_or_404(request, datasets, pk, project_field="project", what="Dataset")
 
 
 def _form_errors(request, form) -> None:
@@ -104,7 +83,7 @@ def project_create_page(request):
     if not form.is_valid():
         _form_errors(request, form)
         return redirect("projects:home")
-    project = _attempt(
+    project = attempt(
         request,
         lambda: project_create(
             owner=request.user, name=form.cleaned_data["name"], description=form.cleaned_data["description"]
@@ -118,7 +97,6 @@ def project_create_page(request):
 def project_detail(request, pk):
     project = _visible_project(request, pk)
     role = project_role(user=request.user, project=project)
-    is_editor = ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
     return render(
         request,
         "projects/project_detail.html",
@@ -126,7 +104,8 @@ def project_detail(request, pk):
             "project": project,
             "role": role,
             "is_owner": role == ProjectRole.OWNER,
-            "can_upload": is_editor and has_capability(request.user, "datasets:upload") and not project.is_archived,
+            "can_upload": not project.is_archived
+            and user_may(request.user, project, minimum=ProjectRole.EDITOR, capability="datasets:upload"),
             "datasets": project.datasets.select_related("created_by").order_by("-created_at", "-id"),
             "members": project_members(project=project),
             "upload_form": DatasetUploadForm(),
@@ -145,7 +124,7 @@ def project_edit_page(request, pk):
     project = _visible_project(request, pk)
     if "is_archived" in request.POST:
         archive = request.POST["is_archived"] == "true"
-        _attempt(
+        attempt(
             request,
             lambda: project_update(user=request.user, project=project, is_archived=archive),
             success="Project archived." if archive else "Project unarchived.",
@@ -153,7 +132,7 @@ def project_edit_page(request, pk):
         return redirect(_project_url(pk))
     form = ProjectForm(request.POST, prefix="project")
     if form.is_valid():
-        _attempt(
+        attempt(
             request,
             lambda: project_update(user=request.user, project=project, **form.cleaned_data),
             success="Project saved.",
@@ -167,7 +146,7 @@ def project_edit_page(request, pk):
 @require_POST
 def project_delete_page(request, pk):
     project = _visible_project(request, pk)
-    if _attempt(request, lambda: project_delete(user=request.user, project=project), success="Project deleted."):
+    if attempt(request, lambda: project_delete(user=request.user, project=project), success="Project deleted."):
         return redirect("projects:home")
     return redirect(_project_url(pk))
 
@@ -192,7 +171,7 @@ def _dataset_upload_checked(request, pk):
     if not form.is_valid():
         _form_errors(request, form)
         return redirect(_project_url(pk))
-    dataset = _attempt(
+    dataset = attempt(
         request,
         lambda: dataset_create(
             user=request.user, project=project, name=form.cleaned_data["name"], file=form.cleaned_data["file"]
@@ -218,7 +197,7 @@ def member_save_page(request, pk):
     if user is None:
         messages.error(request, f"No active user is named '{form.cleaned_data['username']}'.")
         return redirect(_project_url(pk))
-    _attempt(
+    attempt(
         request,
         lambda: project_member_upsert(actor=request.user, project=project, user=user, role=form.cleaned_data["role"]),
         success=f"{user.username} is now {form.cleaned_data['role']}.",
@@ -233,7 +212,7 @@ def member_remove_page(request, pk, user_id):
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise Http404("No such user.")
-    removed = _attempt(
+    removed = attempt(
         request,
         lambda: project_member_remove(actor=request.user, project=project, user=user),
         success=f"{user.username} left the project.",
@@ -247,7 +226,6 @@ def member_remove_page(request, pk, user_id):
 @require_GET
 def dataset_detail(request, pk):
     dataset = _visible_dataset(request, pk)
-    role = project_role(user=request.user, project=dataset.project)
     preview, preview_error = None, None
     try:
         preview = dataset_preview(dataset=dataset, rows=settings.DATASET_PREVIEW_DEFAULT_ROWS)
@@ -265,8 +243,9 @@ def dataset_detail(request, pk):
             if preview
             else [],
             "preview_error": preview_error,
-            "can_delete": ROLE_RANK[role] >= ROLE_RANK[ProjectRole.EDITOR]
-            and has_capability(request.user, "datasets:delete"),
+            "can_delete": user_may(
+                request.user, dataset.project, minimum=ProjectRole.EDITOR, capability="datasets:delete"
+            ),
         },
     )
 
@@ -276,7 +255,7 @@ def dataset_detail(request, pk):
 def dataset_delete_page(request, pk):
     dataset = _visible_dataset(request, pk)
     project_id = dataset.project_id
-    deleted = _attempt(
+    deleted = attempt(
         request,
         lambda: dataset_delete(user=request.user, dataset=dataset),
         success=f"Dataset '{dataset.name}' deleted.",

@@ -8,61 +8,44 @@ objects of projects the user cannot see are 404s.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.roles import has_capability
-from apps.core.exceptions import DomainError, NotFound
+from apps.core.web import attempt, visible_or_404
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Project
-from apps.projects.permissions import ROLE_RANK, project_role, projects_visible_to
+from apps.projects.permissions import user_may
 from apps.projects.selectors import datasets_visible_to
 from apps.registry import selectors, services
 from apps.registry.cards import card_template_context
 from apps.registry.hooks import approval_for
+from apps.registry.models import ModelVersion, RegisteredModel
 
 
-def _may(user, project, *, minimum: str, capability: str) -> bool:
-    role = project_role(user=user, project=project)
-    return bool(role) and ROLE_RANK[role] >= ROLE_RANK[minimum] and has_capability(user, capability)
+def _may(user, project, capability: str) -> bool:
+    return user_may(user, project, minimum=ProjectRole.EDITOR, capability=capability)
 
 
-def _attempt(request, action: Callable[[], object], *, success: str) -> None:
-    try:
-        action()
-    except NotFound:
-        raise Http404("Not found.") from None
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
+def _version(request, pk: int) -> ModelVersion:
+    versions = ModelVersion.objects.select_related(
+        "registered_model", "registered_model__project", "dataset", "job", "created_by"
+    )
+    return visible_or_404(request, versions, pk, project_field="registered_model__project", what="Model version")
 
 
-def _version(request, pk: int):
-    version = selectors.model_versions_visible_to(user=request.user).filter(pk=pk).first()
-    if version is None:
-        raise Http404("Model version not found.")
-    return version
-
-
-def _registered_model(request, pk: int):
-    registered_model = selectors.registered_models_visible_to(user=request.user).filter(pk=pk).first()
-    if registered_model is None:
-        raise Http404("Registered model not found.")
-    return registered_model
+def _registered_model(request, pk: int) -> RegisteredModel:
+    return visible_or_404(
+        request, selectors.registered_models_visible_to(user=request.user), pk, project_field="project", what="Model"
+    )
 
 
 @login_required
 @require_GET
 def project_models(request, pk: int):
-    project = projects_visible_to(user=request.user).filter(pk=pk).first()
-    if project is None:
-        raise Http404("Project not found.")
+    project = visible_or_404(request, Project.objects.all(), pk, project_field="", what="Project")
     registered_models = selectors.registered_models_visible_to(user=request.user, project_id=project.pk)
     return render(request, "registry/project_models.html", {"project": project, "registered_models": registered_models})
 
@@ -82,7 +65,7 @@ def registered_model_detail(request, pk: int):
             "versions": registered_model.versions.all(),
             "deployments": deployments,
             "rollback_target": selectors.rollback_target(registered_model=registered_model),
-            "can_deploy": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:deploy"),
+            "can_deploy": _may(request.user, project, "models:deploy"),
         },
     )
 
@@ -106,9 +89,9 @@ def model_version_detail(request, pk: int):
             "batches": version.batch_predictions.select_related("dataset")[:20],
             "datasets": datasets,
             "example_json": json.dumps([{feature["name"]: None for feature in version.features}], indent=1),
-            "can_edit": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:edit"),
-            "can_deploy": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:deploy"),
-            "can_batch": _may(request.user, project, minimum=ProjectRole.EDITOR, capability="models:predict"),
+            "can_edit": _may(request.user, project, "models:edit"),
+            "can_deploy": _may(request.user, project, "models:deploy"),
+            "can_batch": _may(request.user, project, "models:predict"),
         },
     )
 
@@ -117,7 +100,7 @@ def model_version_detail(request, pk: int):
 @require_POST
 def model_version_deploy_page(request, pk: int):
     version = _version(request, pk)
-    _attempt(
+    attempt(
         request,
         lambda: services.model_version_deploy(
             version=version, user=request.user, comment=request.POST.get("comment", "")
@@ -131,7 +114,7 @@ def model_version_deploy_page(request, pk: int):
 @require_POST
 def registered_model_rollback_page(request, pk: int):
     registered_model = _registered_model(request, pk)
-    _attempt(
+    attempt(
         request,
         lambda: services.registered_model_rollback(
             registered_model=registered_model, user=request.user, comment=request.POST.get("comment", "")
@@ -145,7 +128,7 @@ def registered_model_rollback_page(request, pk: int):
 @require_POST
 def model_version_card_edit_page(request, pk: int):
     version = _version(request, pk)
-    _attempt(
+    attempt(
         request,
         lambda: services.model_version_update(
             version=version,
@@ -171,7 +154,7 @@ def model_version_batch_page(request, pk: int):
     if dataset is None:
         messages.error(request, "That dataset is not in your projects.")
         return redirect("registry:model-version-detail", pk=version.pk)
-    _attempt(
+    attempt(
         request,
         lambda: services.batch_prediction_create(version=version, dataset=dataset, user=request.user),
         success=f"Batch prediction of {dataset.name} queued; refresh this page to see it finish.",
