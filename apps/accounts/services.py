@@ -8,6 +8,7 @@ the audit log (``apps.core.audit``). Tokens are simplejwt's: refresh tokens rota
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -27,6 +28,9 @@ from apps.accounts.roles import DEFAULT_ROLE, Role
 from apps.accounts.selectors import active_admins
 from apps.core.audit import audit_log_record
 from apps.core.exceptions import AuthenticationFailed, Conflict, PermissionDenied, ValidationError
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
 BAD_REFRESH = "The refresh token is invalid or expired."
@@ -76,7 +80,7 @@ def _ensure_an_admin_remains(*, user: User, admin_after: bool) -> None:
         raise Conflict("Maestro ML keeps at least one active administrator; make someone else admin first.")
 
 
-def _ensure_may_manage(*, actor, user: User) -> None:
+def _ensure_may_manage(*, actor: User, user: User) -> None:
     if user.is_superuser and not getattr(actor, "is_superuser", False):
         raise PermissionDenied("Only a superuser may change a superuser's roles or activation.")
 
@@ -116,7 +120,7 @@ def user_create(
     return user
 
 
-def user_roles_check(*, actor, user: User, roles: list[str]) -> list[str]:
+def user_roles_check(*, actor: User, user: User, roles: list[str]) -> list[str]:
     """Validate a role change without making it (the admin form uses it); returns the cleaned roles."""
     roles = _roles_validated(roles)
     _ensure_may_manage(actor=actor, user=user)
@@ -141,7 +145,7 @@ def user_roles_set(*, actor: User, user: User, roles: list[str], ip: str | None 
     return user
 
 
-def user_deactivate_check(*, actor, user: User) -> None:
+def user_deactivate_check(*, actor: User, user: User) -> None:
     """Validate a deactivation without making it (the admin form uses it)."""
     if actor is not None and actor.pk == user.pk:
         raise ValidationError("You cannot deactivate your own account.")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from apps.automl.models import TrainingJob
 from apps.projects.permissions import scope_to_visible_projects
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 
 def _first_model_version_ids() -> Subquery:
@@ -22,7 +27,7 @@ def with_model_version_ids(queryset: QuerySet[TrainingJob]) -> QuerySet[Training
     )
 
 
-def training_jobs_visible_to(*, user) -> QuerySet[TrainingJob]:
+def training_jobs_visible_to(*, user: User) -> QuerySet[TrainingJob]:
     """Jobs of every project ``user`` may see, with ``model_version_id`` annotated."""
     return scope_to_visible_projects(with_model_version_ids(TrainingJob.objects.all()), user=user)
 

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -33,6 +34,9 @@ from apps.projects.choices import ProjectRole
 from apps.projects.models import Dataset
 from apps.projects.permissions import check_project_access
 from apps.projects.selectors import dataset_dataframe
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("maestro.automl")
 
@@ -83,7 +87,7 @@ def _check_time_budget(time_budget) -> int:
 @transaction.atomic
 def training_job_create(
     *,
-    user,
+    user: User,
     dataset: Dataset,
     target: str,
     time_budget: int,
@@ -184,7 +188,7 @@ def training_job_enqueue(*, job_id: int) -> None:
 
 
 @transaction.atomic
-def training_job_cancel(*, job: TrainingJob, user) -> TrainingJob:
+def training_job_cancel(*, job: TrainingJob, user: User) -> TrainingJob:
     """Cancel a job: at once if still queued, else flag it; its worker stops the fit within seconds."""
     check_project_access(user=user, project=job.project, minimum=ProjectRole.EDITOR, capability="automl:cancel")
     job = TrainingJob.objects.select_for_update().get(pk=job.pk)

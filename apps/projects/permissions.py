@@ -8,6 +8,8 @@ act on answers 403. Global role capabilities (``apps.accounts.roles``) are check
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
@@ -15,6 +17,9 @@ from apps.accounts.roles import has_capability, is_platform_admin
 from apps.core.exceptions import NotFound, PermissionDenied
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Project, ProjectMembership
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 ROLE_RANK = {ProjectRole.VIEWER: 1, ProjectRole.EDITOR: 2, ProjectRole.OWNER: 3}
 ROLE_OBJECT_PERMISSIONS = {
@@ -25,7 +30,7 @@ ROLE_OBJECT_PERMISSIONS = {
 ALL_OBJECT_PERMISSIONS = ["view_project", "change_project", "manage_project"]
 
 
-def projects_visible_to(*, user) -> QuerySet[Project]:
+def projects_visible_to(*, user: User) -> QuerySet[Project]:
     """Every project ``user`` may see: those they are a member of; all of them for platform admins."""
     if is_platform_admin(user):
         return Project.objects.all()
@@ -34,7 +39,7 @@ def projects_visible_to(*, user) -> QuerySet[Project]:
     return get_objects_for_user(user, "projects.view_project", klass=Project, accept_global_perms=False)
 
 
-def project_role(*, user, project: Project) -> str | None:
+def project_role(*, user: User, project: Project) -> str | None:
     """``user``'s role in ``project`` (platform admins act as owners), or None."""
     if is_platform_admin(user):
         return ProjectRole.OWNER
@@ -43,7 +48,7 @@ def project_role(*, user, project: Project) -> str | None:
 
 
 def check_project_access(
-    *, user, project: Project, minimum: str = ProjectRole.VIEWER, capability: str | None = None
+    *, user: User, project: Project, minimum: str = ProjectRole.VIEWER, capability: str | None = None
 ) -> None:
     """Raise NotFound when ``user`` cannot see ``project``, PermissionDenied when they may not act.
 
@@ -58,12 +63,12 @@ def check_project_access(
         raise PermissionDenied(f"Your account's role does not include '{capability}'.")
 
 
-def check_project_visible(*, user, project_id: int, project_name: str = "") -> None:
+def check_project_visible(*, user: User, project_id: int, project_name: str = "") -> None:
     """NotFound unless ``user`` may see project ``project_id`` (one membership lookup)."""
     check_project_access(user=user, project=Project(pk=project_id, name=project_name))
 
 
-def scope_to_visible_projects(queryset: QuerySet, *, user, project_field: str = "project") -> QuerySet:
+def scope_to_visible_projects(queryset: QuerySet, *, user: User, project_field: str = "project") -> QuerySet:
     """Narrow ``queryset`` to rows whose ``project_field`` is a project ``user`` may see (``""``: the project).
 
     The one rule of visibility, registered with ``apps.core.scoping`` so every API view and page uses it.
@@ -74,7 +79,7 @@ def scope_to_visible_projects(queryset: QuerySet, *, user, project_field: str = 
     return queryset.filter(**{lookup: projects_visible_to(user=user)})
 
 
-def user_may(user, project: Project, *, minimum: str = ProjectRole.VIEWER, capability: str | None = None) -> bool:
+def user_may(user: User, project: Project, *, minimum: str = ProjectRole.VIEWER, capability: str | None = None) -> bool:
     """Whether ``user`` may act in ``project`` with at least the ``minimum`` role (and ``capability``).
 
     The yes/no form of :func:`check_project_access`, for pages deciding which buttons to show.

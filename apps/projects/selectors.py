@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from django.conf import settings
 from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
@@ -11,8 +13,11 @@ from apps.projects.choices import ProjectRole
 from apps.projects.models import Dataset, Project, ProjectMembership
 from apps.projects.permissions import projects_visible_to, scope_to_visible_projects
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
-def projects_for_user(*, user) -> QuerySet[Project]:
+
+def projects_for_user(*, user: User) -> QuerySet[Project]:
     """Projects ``user`` may see, with ``n_datasets`` and ``member_role`` (their role; None for admins outside)."""
     role = ProjectMembership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
     return (
@@ -23,7 +28,7 @@ def projects_for_user(*, user) -> QuerySet[Project]:
     )
 
 
-def project_get_visible(*, user, project_id) -> Project:
+def project_get_visible(*, user: User, project_id) -> Project:
     """The project ``project_id`` if ``user`` may see it; NotFound (404) otherwise, existing or not."""
     try:
         return projects_for_user(user=user).get(pk=int(project_id))
@@ -48,12 +53,12 @@ def project_members(*, project: Project) -> QuerySet[ProjectMembership]:
     )
 
 
-def datasets_visible_to(*, user) -> QuerySet[Dataset]:
+def datasets_visible_to(*, user: User) -> QuerySet[Dataset]:
     """Datasets of every project ``user`` may see."""
     return scope_to_visible_projects(Dataset.objects.select_related("project"), user=user)
 
 
-def dataset_get_visible(*, user, dataset_id) -> Dataset:
+def dataset_get_visible(*, user: User, dataset_id) -> Dataset:
     """The dataset ``dataset_id`` if ``user`` may see its project; NotFound (404) otherwise."""
     try:
         return datasets_visible_to(user=user).select_related("created_by").get(pk=int(dataset_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files import File
@@ -22,13 +23,16 @@ from apps.projects.permissions import ALL_OBJECT_PERMISSIONS, ROLE_OBJECT_PERMIS
 from apps.projects.tabular import column_summaries, profile_frame, read_table, release_memory
 from apps.projects.uploads import local_upload
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
 logger = logging.getLogger("maestro.projects")
 
 
 # ---------------------------------------------------------------------------
 # Projects
 # ---------------------------------------------------------------------------
-def _sync_object_permissions(*, project: Project, user, role: str | None) -> None:
+def _sync_object_permissions(*, project: Project, user: User, role: str | None) -> None:
     """Mirror a membership into guardian object permissions."""
     wanted = set(ROLE_OBJECT_PERMISSIONS[role]) if role else set()
     for codename in ALL_OBJECT_PERMISSIONS:
@@ -38,7 +42,7 @@ def _sync_object_permissions(*, project: Project, user, role: str | None) -> Non
             remove_perm(f"projects.{codename}", user, project)
 
 
-def _clean_project_name(*, owner, name: str, exclude_pk: int | None = None) -> str:
+def _clean_project_name(*, owner: User, name: str, exclude_pk: int | None = None) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationError("A project needs a name.", field="name")
@@ -51,7 +55,7 @@ def _clean_project_name(*, owner, name: str, exclude_pk: int | None = None) -> s
 
 
 @transaction.atomic
-def project_create(*, owner, name: str, description: str = "") -> Project:
+def project_create(*, owner: User, name: str, description: str = "") -> Project:
     """Create a project; its creator becomes its owner."""
     if not has_capability(owner, "projects:create"):
         raise PermissionDenied("Your account's role does not include 'projects:create'.")
@@ -78,7 +82,7 @@ def project_ensure_active(*, project: Project) -> None:
 @transaction.atomic
 def project_update(
     *,
-    user,
+    user: User,
     project: Project,
     name: str | None = None,
     description: str | None = None,
@@ -120,7 +124,7 @@ def project_remove(*, project: Project) -> None:
 
 
 @transaction.atomic
-def project_delete(*, user, project: Project) -> None:
+def project_delete(*, user: User, project: Project) -> None:
     """Delete an empty project (owners). Refused (409) while it has datasets, jobs or models: archive it instead."""
     check_project_access(user=user, project=project, minimum=ProjectRole.OWNER)
     project_remove(project=Project.objects.select_for_update().get(pk=project.pk))
@@ -150,7 +154,7 @@ def _hand_over_ownership(*, project: Project, leaving) -> None:
 
 
 @transaction.atomic
-def project_member_set(*, project: Project, user, role: str) -> ProjectMembership:
+def project_member_set(*, project: Project, user: User, role: str) -> ProjectMembership:
     """Add ``user`` to ``project`` with ``role``, or change their role. Keeps guardian in step."""
     if role not in ProjectRole.values:
         raise ValidationError(
@@ -175,7 +179,7 @@ def project_member_set(*, project: Project, user, role: str) -> ProjectMembershi
 
 
 @transaction.atomic
-def project_member_upsert(*, actor, project: Project, user, role: str) -> tuple[ProjectMembership, bool]:
+def project_member_upsert(*, actor: User, project: Project, user: User, role: str) -> tuple[ProjectMembership, bool]:
     """An owner adds ``user`` with ``role`` or changes their role. Returns (membership, created)."""
     check_project_access(user=actor, project=project, minimum=ProjectRole.OWNER)
     created = not ProjectMembership.objects.filter(project=project, user=user).exists()
@@ -183,7 +187,7 @@ def project_member_upsert(*, actor, project: Project, user, role: str) -> tuple[
 
 
 @transaction.atomic
-def project_member_unset(*, project: Project, user) -> None:
+def project_member_unset(*, project: Project, user: User) -> None:
     """Take ``user`` out of ``project``. The last owner cannot go (409). No permission check (see below)."""
     project = Project.objects.select_for_update().get(pk=project.pk)
     membership = ProjectMembership.objects.select_for_update().filter(project=project, user=user).first()
@@ -200,7 +204,7 @@ def project_member_unset(*, project: Project, user) -> None:
 
 
 @transaction.atomic
-def project_member_remove(*, actor, project: Project, user) -> None:
+def project_member_remove(*, actor: User, project: Project, user: User) -> None:
     """An owner removes a member; any member may remove themselves (leave). The last owner cannot go (409)."""
     minimum = ProjectRole.VIEWER if actor.pk == user.pk else ProjectRole.OWNER
     check_project_access(user=actor, project=project, minimum=minimum)
@@ -242,7 +246,7 @@ def _store(*, storage, name: str, file: UploadedFile, path: Path) -> str:
         raise ServiceUnavailable(f"The file store did not accept the dataset: {exc}") from exc
 
 
-def dataset_create(*, user, project: Project, name: str | None, file: UploadedFile) -> Dataset:
+def dataset_create(*, user: User, project: Project, name: str | None, file: UploadedFile) -> Dataset:
     """Validate, profile and store an uploaded CSV (or Parquet) file as a new dataset of ``project``.
 
     Needs the editor role and the ``datasets:upload`` capability; the project must not be archived.
@@ -315,7 +319,7 @@ def dataset_remove(*, dataset: Dataset) -> None:
 
 
 @transaction.atomic
-def dataset_delete(*, user, dataset: Dataset) -> None:
+def dataset_delete(*, user: User, dataset: Dataset) -> None:
     """Delete a dataset: editor role and the ``datasets:delete`` capability needed; 409 while it is in use."""
     check_project_access(user=user, project=dataset.project, minimum=ProjectRole.EDITOR, capability="datasets:delete")
     dataset_remove(dataset=dataset)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -12,8 +12,11 @@ from apps.registry.choices import DeploymentAction
 from apps.registry.hooks import approval_for
 from apps.registry.models import Deployment, ModelVersion, RegisteredModel
 
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
-def registered_models_visible_to(*, user, project_id: int | None = None) -> QuerySet[RegisteredModel]:
+
+def registered_models_visible_to(*, user: User, project_id: int | None = None) -> QuerySet[RegisteredModel]:
     """Registered models of the projects ``user`` may see (optionally of one project), with their versions."""
     queryset = RegisteredModel.objects.select_related("project", "production_version").prefetch_related(
         Prefetch("versions", queryset=ModelVersion.objects.order_by("-version"))
@@ -23,7 +26,7 @@ def registered_models_visible_to(*, user, project_id: int | None = None) -> Quer
     return scope_to_visible_projects(queryset, user=user)
 
 
-def model_versions_visible_to(*, user) -> QuerySet[ModelVersion]:
+def model_versions_visible_to(*, user: User) -> QuerySet[ModelVersion]:
     """Model versions of the projects ``user`` may see."""
     queryset = ModelVersion.objects.select_related(
         "registered_model", "registered_model__project", "dataset", "job", "created_by"

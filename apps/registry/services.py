@@ -7,6 +7,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.core.files import File
 from django.db import transaction
@@ -31,6 +32,9 @@ from apps.registry.hooks import approval_for
 from apps.registry.mlflow_sync import mlflow_name_for
 from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
 from apps.registry.selectors import rollback_target
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
 
 logger = logging.getLogger("maestro.registry")
 
@@ -130,7 +134,7 @@ def model_card_refresh(*, version: ModelVersion, force: bool = False) -> ModelVe
 
 @transaction.atomic
 def model_version_update(
-    *, version: ModelVersion, user, intended_use: str | None = None, limitations: str | None = None
+    *, version: ModelVersion, user: User, intended_use: str | None = None, limitations: str | None = None
 ) -> ModelVersion:
     """Edit the human-written parts of a version's card; the card is regenerated."""
     check_project_access(
@@ -155,7 +159,7 @@ def model_version_update(
 
 @transaction.atomic
 def registered_model_update(
-    *, registered_model: RegisteredModel, user, description: str | None = None, tags: list[str] | None = None
+    *, registered_model: RegisteredModel, user: User, description: str | None = None, tags: list[str] | None = None
 ) -> RegisteredModel:
     check_project_access(
         user=user, project=registered_model.project, minimum=ProjectRole.EDITOR, capability="models:edit"
@@ -208,7 +212,7 @@ def _after_production_change(registered_model: RegisteredModel, deployment: Depl
 
 
 def _production_switch(
-    *, registered_model: RegisteredModel, version: ModelVersion, action: str, user, comment: str
+    *, registered_model: RegisteredModel, version: ModelVersion, action: str, user: User, comment: str
 ) -> Deployment:
     """Make ``version`` the production version (rows already locked by the caller) and record the change."""
     previous = registered_model.production_version
@@ -231,7 +235,7 @@ def _production_switch(
 
 
 @transaction.atomic
-def model_version_deploy(*, version: ModelVersion, user, comment: str = "") -> Deployment:
+def model_version_deploy(*, version: ModelVersion, user: User, comment: str = "") -> Deployment:
     """Make an approved version its registered model's production version, recording who, when and what before."""
     check_project_access(
         user=user, project=version.registered_model.project, minimum=ProjectRole.EDITOR, capability="models:deploy"
@@ -259,7 +263,7 @@ def model_version_deploy(*, version: ModelVersion, user, comment: str = "") -> D
 
 
 @transaction.atomic
-def training_job_deploy(*, job: TrainingJob, user, comment: str = "") -> Deployment:
+def training_job_deploy(*, job: TrainingJob, user: User, comment: str = "") -> Deployment:
     """Deploy the version a job registered (``POST automl/jobs/{id}/deploy``)."""
     version = ModelVersion.objects.select_related("registered_model__project").filter(job=job).first()
     if version is None:
@@ -268,7 +272,7 @@ def training_job_deploy(*, job: TrainingJob, user, comment: str = "") -> Deploym
 
 
 @transaction.atomic
-def registered_model_rollback(*, registered_model: RegisteredModel, user, comment: str = "") -> Deployment:
+def registered_model_rollback(*, registered_model: RegisteredModel, user: User, comment: str = "") -> Deployment:
     """Put the previous production version back in production, in one call."""
     check_project_access(
         user=user, project=registered_model.project, minimum=ProjectRole.EDITOR, capability="models:deploy"
@@ -294,7 +298,7 @@ def registered_model_rollback(*, registered_model: RegisteredModel, user, commen
 # Deletion
 # ---------------------------------------------------------------------------
 @transaction.atomic
-def model_version_delete(*, version: ModelVersion, user) -> None:
+def model_version_delete(*, version: ModelVersion, user: User) -> None:
     """Delete a version nobody depends on. Deployed (or once deployed) versions are kept: 409."""
     registered_model = version.registered_model
     check_project_access(
@@ -340,7 +344,7 @@ def model_version_delete(*, version: ModelVersion, user) -> None:
 # Batch prediction
 # ---------------------------------------------------------------------------
 @transaction.atomic
-def batch_prediction_create(*, version: ModelVersion, dataset: Dataset, user) -> BatchPrediction:
+def batch_prediction_create(*, version: ModelVersion, dataset: Dataset, user: User) -> BatchPrediction:
     """Queue predictions of ``version`` for every row of ``dataset`` (same project), made by a worker."""
     project = version.registered_model.project
     check_project_access(user=user, project=project, minimum=ProjectRole.EDITOR, capability="models:predict")
