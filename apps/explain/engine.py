@@ -595,7 +595,15 @@ class ModelAdapter:
         if matrix.ndim == 1:
             matrix = matrix.reshape(1, -1)
         with self._lock:
-            return self._raw_predict(matrix, fast=True)
+            if self._cache is not None:
+                try:
+                    return self._raw_predict(matrix, fast=True)
+                except Exception:  # noqa: BLE001 - the optimisation must never cost an explanation
+                    logger.warning("Cached feature transforms failed; using the plain path.", exc_info=True)
+                    _remember(self.predictor, False)
+                    self._cache = None
+                    self._want_fast = False
+            return self._raw_predict(matrix, fast=False)
 
     def predict_fn(self, matrix: np.ndarray) -> np.ndarray:
         """The explained output of encoded ``matrix`` (see the class doc). One model call per batch."""

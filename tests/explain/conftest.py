@@ -130,3 +130,23 @@ def signal_frame(rows: int, seed: int) -> pd.DataFrame:
 def synthetic(models_dir) -> Trained:
     """Binary, built so the truth is known: signal and color matter, noise1 and noise2 do not."""
     return fit(models_dir / "synthetic", signal_frame(400, seed=1), "target", holdout=signal_frame(300, seed=2))
+
+
+@pytest.fixture(scope="session")
+def mixed(models_dir) -> Trained:
+    """Regression on every other kind of column: datetime, bool, pandas category, int (with a missing value)."""
+    rng = np.random.default_rng(4)
+    rows = 300
+    grade = pd.Categorical(rng.choice(["low", "mid", "high"], size=rows), categories=["low", "mid", "high"])
+    count = rng.integers(0, 10, size=rows)
+    data = pd.DataFrame(
+        {
+            "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, size=rows), unit="D"),
+            "flag": rng.random(rows) < 0.5,
+            "grade": grade,
+            "count": count,
+        }
+    )
+    data["y"] = count * 2.0 + pd.Series(grade).map({"low": 0.0, "mid": 5.0, "high": 10.0}).to_numpy()
+    data["y"] += data["flag"] * 3.0 + rng.normal(scale=0.5, size=rows)
+    return fit(models_dir / "mixed", data, "y")

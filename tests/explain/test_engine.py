@@ -108,7 +108,7 @@ def test_schema_problems_are_reported(titanic):
         ModelAdapter(**{**titanic.kwargs, "problem_type": "quantile"})
 
 
-@pytest.mark.parametrize("name", ["titanic", "penguins", "boston"])
+@pytest.mark.parametrize("name", ["titanic", "penguins", "boston", "mixed"])
 def test_cached_transforms_predict_exactly_what_autogluon_does(name, request):
     """The per-column transform cache is an optimisation only: it must answer AutoGluon's own predictions."""
     model = request.getfixturevalue(name)
@@ -240,6 +240,25 @@ def test_missing_values_and_unseen_categories(titanic, penguins):
     prows = penguins.X[penguins.X.isna().any(axis=1)].head(3)
     presult = shap_local(**penguins.kwargs, rows=prows, background=penguins.X.iloc[:30])
     assert_additive(presult)
+
+
+def test_datetime_bool_and_category_columns(mixed):
+    assert [f["dtype"] for f in mixed.features] == ["datetime64[ns]", "bool", "category", "int64"]
+    rows = mixed.X.iloc[[0, 1, 2]].copy()
+    rows["grade"] = rows["grade"].astype(object)
+    rows.loc[rows.index[0], "grade"] = None  # missing in a category column
+    rows.loc[rows.index[1], "when"] = pd.NaT
+    result = shap_local(**mixed.kwargs, rows=rows, background=mixed.X.iloc[50:90])
+    assert result.explainer == EXACT and result.fast_transform
+    assert_additive(result)
+    np.testing.assert_allclose(result.outputs, mixed.predictor.predict(rows).to_numpy(), rtol=1e-9)
+    data = assert_json_ready(result)
+    assert data["rows"][0]["feature_values"][2] is None and data["rows"][1]["feature_values"][0] is None
+    assert data["rows"][2]["feature_values"][0].startswith("20")  # a timestamp as an ISO string
+    lime = lime_local(**mixed.kwargs, rows=rows.iloc[[2]], training_data=mixed.data, num_samples=300)
+    assert len(lime.rows[0].feature_weights) == 4
+    ranking = shap_global(**mixed.kwargs, data=mixed.data, background_size=30, sample_size=40).feature_importances
+    assert list(ranking)[0] in {"count", "grade"} and list(ranking)[-1] == "when"
 
 
 # ---------------------------------------------------------------------------
