@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("apps.projects.api.urls")),
     path("", include("apps.automl.api.urls")),
     path("", include("apps.registry.api.urls")),
+    path("", include("apps.explain.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,2 +1,3 @@
-"""Explanations of model versions (SHAP global and local, LIME local) with their plots. Registered now so its
-migrations and permissions have a fixed place; its models, services and API arrive with the explanations work."""
+"""Explanations of model versions: SHAP global and local, LIME local, with their plots, cached by version,
+method, parameters and input rows. The numbers come from ``apps.explain.engine``; this app stores,
+schedules (queue ``explain``) and serves them."""

@@ -100,10 +100,34 @@ def card_inputs_digest(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
+BAR_WIDTH = 360  # px of the longest importance bar in the card's chart
+BAR_HEIGHT = 18
+
+
+def importance_bars(importances: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The geometry of the card's bar chart of global importances, drawn as SVG by the template (no
+    script, no inline style: it passes the CSP and WeasyPrint draws it in the PDF)."""
+    if not importances:
+        return None
+    largest = max(abs(float(item["importance"])) for item in importances) or 1.0
+    bars = [
+        {
+            "feature": item["feature"],
+            "importance": float(item["importance"]),
+            "y": index * (BAR_HEIGHT + 6),
+            "text_y": index * (BAR_HEIGHT + 6) + BAR_HEIGHT - 5,
+            "width": max(1, round(abs(float(item["importance"])) / largest * BAR_WIDTH)),
+        }
+        for index, item in enumerate(importances)
+    ]
+    return {"bars": bars, "height": len(bars) * (BAR_HEIGHT + 6), "bar_height": BAR_HEIGHT, "width": BAR_WIDTH}
+
+
 def card_template_context(card: dict[str, Any]) -> dict[str, Any]:
     metrics = card.get("metrics") or {}
     return {
         "card": card,
+        "importance_chart": importance_bars(card.get("feature_importances") or []),
         "model": card.get("model", {}),
         "metrics": sorted(metrics.items()),
         "data": card.get("training_data", {}),

@@ -452,6 +452,29 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 )
 
 # ---------------------------------------------------------------------------
+# Explanations (SHAP and LIME, on the ``explain`` queue)
+# ---------------------------------------------------------------------------
+# Rows of training data SHAP integrates masked features over, drawn with the seed and stored.
+EXPLAIN_BACKGROUND_SIZE = env.int("EXPLAIN_BACKGROUND_SIZE", default=100)
+# Rows of training data a global explanation averages |SHAP| over.
+EXPLAIN_GLOBAL_SAMPLE_SIZE = env.int("EXPLAIN_GLOBAL_SAMPLE_SIZE", default=300)
+EXPLAIN_SEED = env.int("EXPLAIN_SEED", default=0)
+# Exact SHAP up to this many features, Permutation SHAP (additive, budgeted) above.
+EXPLAIN_EXACT_MAX_FEATURES = env.int("EXPLAIN_EXACT_MAX_FEATURES", default=12)
+# Local requests of at most this many rows are answered in the request (200); larger ones run in the
+# background (202) up to EXPLAIN_MAX_ROWS; more is refused (400).
+EXPLAIN_SYNC_MAX_ROWS = env.int("EXPLAIN_SYNC_MAX_ROWS", default=5)
+EXPLAIN_MAX_ROWS = env.int("EXPLAIN_MAX_ROWS", default=200)
+EXPLAIN_LIME_NUM_SAMPLES = env.int("EXPLAIN_LIME_NUM_SAMPLES", default=1000)  # interactive; reports ask 5000
+EXPLAIN_LIME_MAX_SAMPLES = env.int("EXPLAIN_LIME_MAX_SAMPLES", default=20000)
+# Permutation importance (AutoGluon's feature_importance on the held-out split) beside global SHAP.
+EXPLAIN_PERMUTATION_SHUFFLES = env.int("EXPLAIN_PERMUTATION_SHUFFLES", default=5)
+EXPLAIN_PERMUTATION_TIME_LIMIT = env.float("EXPLAIN_PERMUTATION_TIME_LIMIT", default=60.0)
+# Queue a global explanation for every newly registered version.
+EXPLAIN_ON_REGISTRATION = env.bool("EXPLAIN_ON_REGISTRATION", default=True)
+EXPLAIN_TASK_TIME_LIMIT = env.int("EXPLAIN_TASK_TIME_LIMIT", default=1800)
+
+# ---------------------------------------------------------------------------
 # Accounts and security: rate limits, client address, registration
 # ---------------------------------------------------------------------------
 # django-ratelimit rates ("<count>/<period>", period s/m/h/d), counted in the default cache (local

@@ -1,0 +1,38 @@
+"""Reads of explanations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.exceptions import Conflict
+from apps.core.models import WorkStatus
+from apps.explain import engine
+from apps.explain.choices import ExplanationMethod
+from apps.explain.models import Explanation
+from apps.projects.selectors import dataset_dataframe
+from apps.registry.models import ModelVersion
+
+
+def latest_global_explanation(*, version: ModelVersion) -> Explanation | None:
+    """The version's newest succeeded global explanation, else one still being made, else None."""
+    globals_ = Explanation.objects.filter(model_version=version, method=ExplanationMethod.SHAP_GLOBAL)
+    done = globals_.filter(status=WorkStatus.SUCCEEDED).order_by("-finished_at", "-id").first()
+    if done is not None:
+        return done
+    return globals_.filter(status__in=[WorkStatus.QUEUED, WorkStatus.RUNNING]).order_by("-id").first()
+
+
+def training_row(*, version: ModelVersion, index: int) -> dict[str, Any] | None:
+    """Row ``index`` (0-based, in file order) of the version's training dataset in its feature columns,
+    JSON-ready (missing values as None); None when the dataset has fewer rows."""
+    if index < 0 or (version.dataset.n_rows is not None and index >= version.dataset.n_rows):
+        return None
+    try:
+        frame = dataset_dataframe(dataset=version.dataset, nrows=index + 1)
+    except FileNotFoundError as exc:
+        raise Conflict(str(exc)) from exc
+    if len(frame) <= index:
+        return None
+    names = [feature["name"] for feature in version.features]
+    record = frame.iloc[index]
+    return {name: engine.plain(record[name]) if name in frame.columns else None for name in names}

@@ -1,0 +1,459 @@
+"""Writes and business rules of explanations: asking for one (answered from the cache when it exists),
+computing it (in the request when quick, on the ``explain`` queue otherwise), storing its plots, and
+telling the model card when a version's global explanation lands.
+
+Models are loaded only through ``apps.registry.serving.predictor_cache``, which verifies the archive's
+SHA-256 before the first load; a version whose archive fails the check is never explained (409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.exceptions import Conflict, DomainError, ValidationError
+from apps.core.models import WorkStatus
+from apps.core.work import work_created, work_transition
+from apps.explain import engine, metrics, plots
+from apps.explain.choices import PLOTS, ExplanationMethod
+from apps.explain.models import Explanation
+from apps.projects.permissions import check_project_access
+from apps.projects.selectors import dataset_dataframe
+from apps.registry.models import ModelVersion
+from apps.registry.serving import predictor_cache, validate_instances
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+logger = logging.getLogger("maestro.explain")
+
+
+class ExplanationFailed(Conflict):
+    default_message = "The explanation could not be computed."
+
+
+# ---------------------------------------------------------------------------
+# Parameters and the cache key
+# ---------------------------------------------------------------------------
+def explanation_params(*, method: str, requested: dict[str, Any]) -> dict[str, Any]:
+    """The full parameters of an explanation: what was asked, completed with the platform's defaults
+    (so that a request naming a default and one leaving it out share one cache entry)."""
+    seed = requested.get("seed")
+    seed = settings.EXPLAIN_SEED if seed is None else seed
+    if method == ExplanationMethod.SHAP_GLOBAL:
+        return {
+            "background_size": requested.get("background_size") or settings.EXPLAIN_BACKGROUND_SIZE,
+            "sample_size": requested.get("sample_size") or settings.EXPLAIN_GLOBAL_SAMPLE_SIZE,
+            "max_evals": requested.get("max_evals"),
+            "seed": seed,
+            "exact_max_features": settings.EXPLAIN_EXACT_MAX_FEATURES,
+            "permutation_shuffles": settings.EXPLAIN_PERMUTATION_SHUFFLES,
+        }
+    if method == ExplanationMethod.SHAP_LOCAL:
+        return {
+            "background_size": requested.get("background_size") or settings.EXPLAIN_BACKGROUND_SIZE,
+            "max_evals": requested.get("max_evals"),
+            "seed": seed,
+            "exact_max_features": settings.EXPLAIN_EXACT_MAX_FEATURES,
+        }
+    random_state = requested.get("random_state")
+    return {
+        "num_samples": requested.get("num_samples") or settings.EXPLAIN_LIME_NUM_SAMPLES,
+        "random_state": seed if random_state is None else random_state,
+        "num_features": requested.get("num_features"),
+    }
+
+
+def rows_sha256(rows: list[dict[str, Any]]) -> str:
+    """SHA-256 of the input rows as canonical JSON (key order and spacing do not matter)."""
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def explanation_cache_key(*, version: ModelVersion, method: str, params: dict[str, Any], input_sha256: str) -> str:
+    """Model version (and its archive) + method + parameters + input rows: equal keys, equal explanations."""
+    material = {
+        "version": version.pk,
+        "artifact_sha256": version.artifact_sha256,
+        "method": method,
+        "params": params,
+        "input_sha256": input_sha256,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def is_quick(explanation: Explanation) -> bool:
+    """Whether the request waits for the answer (200) instead of polling (202)."""
+    return explanation.method != ExplanationMethod.SHAP_GLOBAL and len(explanation.rows) <= (
+        settings.EXPLAIN_SYNC_MAX_ROWS
+    )
+
+
+# ---------------------------------------------------------------------------
+# Asking for an explanation
+# ---------------------------------------------------------------------------
+def _checked_rows(version: ModelVersion, rows: list[dict[str, Any]] | None, *, method: str) -> list[dict[str, Any]]:
+    if method == ExplanationMethod.SHAP_GLOBAL:
+        return []
+    if not rows:
+        raise ValidationError("A local explanation needs the rows to explain.", field="instance_data")
+    if len(rows) > settings.EXPLAIN_MAX_ROWS:
+        raise ValidationError(
+            f"At most {settings.EXPLAIN_MAX_ROWS} rows per explanation; this request has {len(rows)}.",
+            field="instance_data",
+        )
+    try:
+        validate_instances(features=version.features, instances=rows, max_rows=settings.EXPLAIN_MAX_ROWS)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="instance_data") from exc
+    names = [feature["name"] for feature in version.features]
+    return [{name: row.get(name) for name in names} for row in rows]  # extra columns dropped, schema order
+
+
+def explanation_request(
+    *,
+    user: User | None,
+    version: ModelVersion,
+    method: str,
+    params: dict[str, Any] | None = None,
+    rows: list[dict[str, Any]] | None = None,
+    row_index: list[int] | None = None,
+) -> tuple[Explanation, bool]:
+    """The explanation of ``version`` by ``method`` for ``rows``: the cached one when it exists (or is being
+    made), else a new queued one. Answers ``(explanation, created)``. Anyone who may see the project may
+    ask (``user`` None: the platform itself, on registration)."""
+    if user is not None:
+        check_project_access(user=user, project=version.registered_model.project)
+    if method not in ExplanationMethod.values:
+        raise ValidationError(f"Unknown explanation method {method!r}.", field="method")
+    checked = _checked_rows(version, rows, method=method)
+    full_params = explanation_params(method=method, requested=params or {})
+    input_sha256 = rows_sha256(checked)
+    key = explanation_cache_key(version=version, method=method, params=full_params, input_sha256=input_sha256)
+    live = Explanation.objects.filter(model_version=version, cache_key=key).exclude(status=WorkStatus.FAILED)
+    existing = live.first()
+    if existing is not None:
+        metrics.explanation_cache_hits.labels(method=method).inc()
+        return existing, False
+    try:
+        with transaction.atomic():
+            explanation = Explanation.objects.create(
+                model_version=version,
+                method=method,
+                params=full_params,
+                rows=checked,
+                row_index=list(row_index or []),
+                input_sha256=input_sha256,
+                cache_key=key,
+                created_by=user,
+            )
+            work_created(explanation, by=user, message=f"Asked: {explanation.get_method_display()}.")
+    except IntegrityError:  # the same request at the same moment: theirs is ours
+        return live.get(), False
+    return explanation, True
+
+
+def explanation_enqueue(*, explanation_id: int) -> None:
+    """Send an explanation to the ``explain`` queue (after the row is committed)."""
+    from apps.explain.tasks import run_explanation
+
+    result = run_explanation.apply_async(args=[explanation_id])
+    Explanation.objects.filter(pk=explanation_id).update(celery_task_id=result.id)
+
+
+def explanation_ask(
+    *,
+    user: User | None,
+    version: ModelVersion,
+    method: str,
+    params: dict[str, Any] | None = None,
+    rows: list[dict[str, Any]] | None = None,
+    row_index: list[int] | None = None,
+) -> tuple[Explanation, bool]:
+    """Ask and, when the answer is not cached: compute it now if quick, else queue it. Answers
+    ``(explanation, cached)``; the caller answers 200 for a succeeded explanation, 202 for one in the making."""
+    explanation, created = explanation_request(
+        user=user, version=version, method=method, params=params, rows=rows, row_index=row_index
+    )
+    if not created:
+        return explanation, explanation.status == WorkStatus.SUCCEEDED
+    if is_quick(explanation):
+        return explanation_run(explanation_id=explanation.pk, raise_errors=True) or explanation, False
+    explanation_schedule(explanation=explanation)
+    return explanation, False
+
+
+def explanation_schedule(*, explanation: Explanation) -> None:
+    """Queue ``explanation`` on the ``explain`` queue once its row is committed."""
+    transaction.on_commit(partial(explanation_enqueue, explanation_id=explanation.pk))
+
+
+# ---------------------------------------------------------------------------
+# Computing it
+# ---------------------------------------------------------------------------
+def _claim(explanation_id: int) -> Explanation | None:
+    """Move a queued explanation to running for this process; None when there is nothing to do."""
+    with transaction.atomic():
+        explanation = Explanation.objects.select_for_update().filter(pk=explanation_id).first()
+        if explanation is None or not explanation.is_active:
+            return None
+        if explanation.status == WorkStatus.RUNNING:  # redelivered: the worker computing it was lost
+            work_transition(explanation, explanation.requeue, message="The worker was lost; computing again.")
+        if not explanation.attempts_left():
+            explanation.error = f"The explanation stopped its worker {explanation.attempts} times and was given up."
+            explanation.finished_at = timezone.now()
+            work_transition(explanation, explanation.fail, message=explanation.error)
+            return None
+        explanation.started_at = timezone.now()
+        explanation.progress = 0.05
+        work_transition(explanation, explanation.start, message=f"Attempt {explanation.attempts + 1}.")
+        return explanation
+
+
+def _set_progress(explanation_id: int, progress: float) -> None:
+    Explanation.objects.filter(pk=explanation_id, status=WorkStatus.RUNNING).update(progress=progress)
+
+
+def _frame(version: ModelVersion, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return validate_instances(features=version.features, instances=rows, max_rows=max(len(rows), 1))
+
+
+def _training_data(version: ModelVersion) -> pd.DataFrame:
+    try:
+        return dataset_dataframe(dataset=version.dataset)
+    except FileNotFoundError as exc:
+        raise ExplanationFailed(f"{exc} The explanation needs the data the model was trained on.") from exc
+
+
+def _holdout(version: ModelVersion, data: pd.DataFrame) -> pd.DataFrame | None:
+    """The held-out split the job scored the model on (the same seeded split), or None without a job."""
+    from apps.automl.training import split_train_test
+
+    job = version.job
+    if job is None or version.target not in data.columns:
+        return None
+    split = split_train_test(
+        data, target=version.target, task_type=version.task_type, test_size=job.test_size, seed=job.random_seed
+    )
+    return split.test
+
+
+def _background(version: ModelVersion, params: dict[str, Any]) -> pd.DataFrame:
+    """The background of the version's global explanation with the same seed and size (stored with it),
+    else one drawn the same way from the training data."""
+    stored = (
+        Explanation.objects.filter(
+            model_version=version, method=ExplanationMethod.SHAP_GLOBAL, status=WorkStatus.SUCCEEDED
+        )
+        .filter(params__seed=params["seed"], params__background_size=params["background_size"])
+        .order_by("-finished_at")
+        .values_list("result__background", flat=True)
+        .first()
+    )
+    if stored:
+        return _frame(version, stored)
+    return engine.sample_background(
+        _training_data(version), features=version.features, size=params["background_size"], seed=params["seed"]
+    )
+
+
+def _compute_global(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
+    params = explanation.params
+    data = _training_data(version)
+    result = engine.shap_global(
+        predictor=predictor,
+        features=version.features,
+        problem_type=version.task_type,
+        class_labels=version.class_labels,
+        data=data,
+        background_size=params["background_size"],
+        sample_size=params["sample_size"],
+        seed=params["seed"],
+        max_evals=params["max_evals"],
+        exact_max_features=params["exact_max_features"],
+    )
+    _set_progress(explanation.pk, 0.6)
+    body = result.as_dict()  # with the background, stored for later local explanations
+    holdout = _holdout(version, data)
+    body["permutation_importance"] = None
+    if holdout is not None and len(holdout) >= 2:
+        permutation = engine.permutation_importance(
+            predictor=predictor,
+            holdout=holdout,
+            target=version.target,
+            features=version.features,
+            seed=params["seed"],
+            num_shuffle_sets=params["permutation_shuffles"],
+            time_limit=settings.EXPLAIN_PERMUTATION_TIME_LIMIT,
+        )
+        body["permutation_importance"] = permutation.as_dict()
+    _set_progress(explanation.pk, 0.85)
+    return body, {"summary": plots.summary_png(result), "bar": plots.bar_png(result)}
+
+
+def _compute_local(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
+    params = explanation.params
+    result = engine.shap_local(
+        predictor=predictor,
+        features=version.features,
+        problem_type=version.task_type,
+        class_labels=version.class_labels,
+        rows=_frame(version, explanation.rows),
+        background=_background(version, params),
+        seed=params["seed"],
+        max_evals=params["max_evals"],
+        exact_max_features=params["exact_max_features"],
+    )
+    body = result.as_dict()
+    body["background_seed"] = params["seed"]
+    return body, {"waterfall": plots.waterfall_png(result, row=0), "force": plots.force_png(result, row=0)}
+
+
+def _compute_lime(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
+    params = explanation.params
+    result = engine.lime_local(
+        predictor=predictor,
+        features=version.features,
+        problem_type=version.task_type,
+        class_labels=version.class_labels,
+        rows=_frame(version, explanation.rows),
+        training_data=_training_data(version),
+        num_samples=params["num_samples"],
+        random_state=params["random_state"],
+        num_features=params["num_features"],
+    )
+    return result.as_dict(), {"lime": plots.lime_png(result, row=0)}
+
+
+COMPUTE: dict[str, Callable[..., tuple[dict, dict[str, bytes]]]] = {
+    ExplanationMethod.SHAP_GLOBAL: _compute_global,
+    ExplanationMethod.SHAP_LOCAL: _compute_local,
+    ExplanationMethod.LIME: _compute_lime,
+}
+
+
+def _store_plots(explanation: Explanation, images: dict[str, bytes]) -> dict[str, str]:
+    stored = {}
+    for name, png in images.items():
+        if name not in PLOTS[explanation.method]:
+            continue
+        path = f"explanations/{explanation.model_version_id}/{explanation.pk}/{name}.png"
+        if default_storage.exists(path):  # a retried attempt: replace what the lost one wrote
+            default_storage.delete(path)
+        stored[name] = default_storage.save(path, ContentFile(png))
+    return stored
+
+
+def explanation_run(*, explanation_id: int, raise_errors: bool = False) -> Explanation | None:
+    """Compute a queued explanation and store it. Idempotent: an ended one is left alone, a redelivered
+    one is computed again (up to its attempts). With ``raise_errors`` (in-request computing) a failure is
+    recorded and then raised as a 4xx domain error."""
+    explanation = _claim(explanation_id)
+    if explanation is None:
+        return Explanation.objects.filter(pk=explanation_id).first()
+    started = time.monotonic()
+    version = ModelVersion.objects.select_related("registered_model", "dataset", "job").get(
+        pk=explanation.model_version_id
+    )
+    try:
+        predictor = predictor_cache.get(version)  # verifies the archive's SHA-256 before loading it
+        body, images = COMPUTE[explanation.method](explanation, version, predictor)
+        stored = _store_plots(explanation, images)
+    except Exception as exc:
+        known = isinstance(exc, DomainError)
+        if not known:
+            logger.exception("Explanation %s failed", explanation_id)
+        message = (
+            exc.message if known else f"The explanation stopped on an unexpected error ({type(exc).__name__}: {exc})."
+        )
+        ended = _explanation_end(explanation_id=explanation_id, succeeded=False, error=message[:5000], started=started)
+        if raise_errors:
+            if known:
+                raise
+            raise ExplanationFailed(message) from exc
+        return ended
+    ended = _explanation_end(explanation_id=explanation_id, succeeded=True, result=body, plots=stored, started=started)
+    if ended.method == ExplanationMethod.SHAP_GLOBAL and ended.status == WorkStatus.SUCCEEDED:
+        from apps.registry.services import model_card_refresh
+
+        model_card_refresh(version=version)  # the card shows the importances that just landed
+    return ended
+
+
+@transaction.atomic
+def _explanation_end(*, explanation_id: int, succeeded: bool, started: float, **fields) -> Explanation:
+    explanation = Explanation.objects.select_for_update().get(pk=explanation_id)
+    if explanation.status != WorkStatus.RUNNING:
+        return explanation
+    for field, value in fields.items():
+        setattr(explanation, field, value)
+    explanation.finished_at = timezone.now()
+    explanation.elapsed_seconds = round(time.monotonic() - started, 3)
+    outcome = "succeeded" if succeeded else "failed"
+    if succeeded:
+        explanation.progress = 1.0
+        work_transition(explanation, explanation.succeed, message=f"Computed in {explanation.elapsed_seconds} s.")
+    else:
+        work_transition(explanation, explanation.fail, message=explanation.error)
+    metrics.explanations.labels(method=explanation.method, outcome=outcome).inc()
+    metrics.explanation_seconds.labels(method=explanation.method).observe(explanation.elapsed_seconds)
+    return explanation
+
+
+# ---------------------------------------------------------------------------
+# Registration, the model card, deletion
+# ---------------------------------------------------------------------------
+def explanation_for_new_version(*, version_id: int) -> Explanation | None:
+    """Queue the global explanation of a newly registered version (when EXPLAIN_ON_REGISTRATION)."""
+    if not settings.EXPLAIN_ON_REGISTRATION:
+        return None
+    version = ModelVersion.objects.select_related("registered_model__project").filter(pk=version_id).first()
+    if version is None:
+        return None
+    with transaction.atomic():
+        explanation, created = explanation_request(user=None, version=version, method=ExplanationMethod.SHAP_GLOBAL)
+        if created:
+            transaction.on_commit(partial(explanation_enqueue, explanation_id=explanation.pk))
+    return explanation
+
+
+def global_importances_for(versions) -> dict[int, dict[str, float]]:
+    """The registry's feature-importance hook: each version's latest global SHAP importances, one query."""
+    ids = [version.pk for version in versions]
+    rows = (
+        Explanation.objects.filter(
+            model_version_id__in=ids, method=ExplanationMethod.SHAP_GLOBAL, status=WorkStatus.SUCCEEDED
+        )
+        .order_by("model_version_id", "-finished_at", "-id")
+        .values_list("model_version_id", "result__feature_importances")
+    )
+    answers: dict[int, dict[str, float]] = {}
+    for version_id, importances in rows:
+        if version_id not in answers and importances:
+            answers[version_id] = {str(name): float(value) for name, value in importances.items()}
+    return answers
+
+
+def explanation_files_delete(*, explanation: Explanation) -> None:
+    """Remove an explanation's plot files once its row is gone (with its version)."""
+    names = list((explanation.plots or {}).values())
+
+    def remove() -> None:
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("Could not remove plot %s of a deleted explanation", name, exc_info=True)
+
+    transaction.on_commit(remove)
