@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -23,7 +24,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core.exceptions import Conflict, DomainError, ValidationError
+from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationError
 from apps.core.models import WorkStatus
 from apps.core.work import work_created, work_transition
 from apps.explain import engine, metrics, plots
@@ -317,7 +318,7 @@ def _compute_local(explanation: Explanation, version: ModelVersion, predictor) -
     )
     body = result.as_dict()
     body["background_seed"] = params["seed"]
-    return body, {"waterfall": plots.waterfall_png(result, row=0), "force": plots.force_png(result, row=0)}
+    return body, {}  # plots are drawn when first fetched (explanation_plot): they cost more than the numbers
 
 
 def _compute_lime(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
@@ -333,7 +334,7 @@ def _compute_lime(explanation: Explanation, version: ModelVersion, predictor) ->
         random_state=params["random_state"],
         num_features=params["num_features"],
     )
-    return result.as_dict(), {"lime": plots.lime_png(result, row=0)}
+    return result.as_dict(), {}  # the plot is drawn when first fetched (explanation_plot)
 
 
 COMPUTE: dict[str, Callable[..., tuple[dict, dict[str, bytes]]]] = {
@@ -353,6 +354,54 @@ def _store_plots(explanation: Explanation, images: dict[str, bytes]) -> dict[str
             default_storage.delete(path)
         stored[name] = default_storage.save(path, ContentFile(png))
     return stored
+
+
+def _local_view(result: dict[str, Any]) -> SimpleNamespace:
+    """What the local SHAP plots read, from the stored result."""
+    rows = result.get("rows") or []
+    return SimpleNamespace(
+        values=[row["values"] for row in rows],
+        base_values=[row["base_value"] for row in rows],
+        feature_values=[row["feature_values"] for row in rows],
+        output_names=[row["output_name"] for row in rows],
+        feature_names=result.get("feature_names") or [],
+    )
+
+
+def _lime_view(result: dict[str, Any]) -> SimpleNamespace:
+    """What the LIME plot reads, from the stored result."""
+    return SimpleNamespace(rows=[SimpleNamespace(**row) for row in result.get("rows") or []])
+
+
+DRAW: dict[str, Callable[[dict[str, Any]], bytes]] = {
+    "waterfall": lambda result: plots.waterfall_png(_local_view(result), row=0),
+    "force": lambda result: plots.force_png(_local_view(result), row=0),
+    "lime": lambda result: plots.lime_png(_lime_view(result), row=0),
+}
+
+
+def explanation_plot(*, explanation: Explanation, name: str) -> str:
+    """The storage name of plot ``name`` of a succeeded explanation, drawn from its stored numbers and
+    stored the first time it is asked for (local plots are not drawn in the request that computes them)."""
+    if name not in PLOTS[explanation.method]:
+        raise NotFound(f"A {explanation.get_method_display()} explanation has no plot '{name}'.")
+    stored = (explanation.plots or {}).get(name)
+    if stored and default_storage.exists(stored):
+        return stored
+    if explanation.status != WorkStatus.SUCCEEDED or name not in DRAW:
+        raise NotFound(
+            f"The plot '{name}' of explanation {explanation.pk} does not exist (it is {explanation.status})."
+        )
+    png = DRAW[name](explanation.result)
+    with transaction.atomic():
+        locked = Explanation.objects.select_for_update().get(pk=explanation.pk)
+        existing = (locked.plots or {}).get(name)
+        if existing and default_storage.exists(existing):  # drawn by another request meanwhile
+            return existing
+        path = default_storage.save(f"explanations/{locked.model_version_id}/{locked.pk}/{name}.png", ContentFile(png))
+        Explanation.objects.filter(pk=locked.pk).update(plots={**(locked.plots or {}), name: path})
+    explanation.plots = {**(explanation.plots or {}), name: path}
+    return path
 
 
 def explanation_run(*, explanation_id: int, raise_errors: bool = False) -> Explanation | None:

@@ -7,7 +7,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from apps.core.models import WorkStatus
-from apps.explain.choices import ExplanationMethod
+from apps.explain.choices import PLOTS, ExplanationMethod
 from apps.explain.models import Explanation
 
 
@@ -52,9 +52,11 @@ class ExplanationFilter(serializers.Serializer):
 
 
 def plot_urls(explanation: Explanation, request=None) -> dict[str, str]:
-    """URLs of the stored plots, served by an endpoint that checks project access (never a storage URL)."""
+    """URLs of the explanation's plots, served by an endpoint that checks project access (never a storage
+    URL); local plots are drawn when first fetched."""
     urls = {}
-    for name in explanation.plots or {}:
+    names = PLOTS[explanation.method] if explanation.status == WorkStatus.SUCCEEDED else explanation.plots or {}
+    for name in names:
         path = reverse("api-v1:explanation-plot", kwargs={"pk": explanation.pk, "name": name})
         urls[name] = request.build_absolute_uri(path) if request is not None else path
     return urls

@@ -3,6 +3,7 @@ plots through an endpoint that checks project access."""
 
 from __future__ import annotations
 
+from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -111,13 +112,7 @@ class ExplanationPlotView(ExplainView):
     @extend_schema(responses={(200, "image/png"): bytes})
     def get(self, request, pk: int, name: str):
         explanation = generics.get_object_or_404(self.get_queryset(), pk=pk)
-        stored = (explanation.plots or {}).get(name)
-        if stored is None:
-            raise NotFound(f"Explanation {explanation.pk} has no plot '{name}'.")
-        from django.core.files.storage import default_storage
-
-        if not default_storage.exists(stored):
-            raise NotFound(f"The plot '{name}' of explanation {explanation.pk} is missing from storage.")
+        stored = services.explanation_plot(explanation=explanation, name=name)
         response = FileResponse(default_storage.open(stored, "rb"), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response

@@ -195,8 +195,14 @@ def test_explanations_go_with_their_version(make_version, trained, django_captur
     version = make_version("boston")
     client = owner(version)
     body = local(client, version, trained["boston"].rows[:1]).json()
+    assert Explanation.objects.get(pk=body["id"]).plots == {}  # local plots are drawn when first fetched
+    for url in body["plot_urls"].values():
+        assert client.get(url).status_code == 200
     files = list(Explanation.objects.get(pk=body["id"]).plots.values())
-    assert all(default_storage.exists(name) for name in files)
+    assert len(files) == 2 and all(default_storage.exists(name) for name in files)
+    assert client.get(body["plot_urls"]["force"]).status_code == 200  # the second fetch reads the stored file
+    assert list(Explanation.objects.get(pk=body["id"]).plots.values()) == files
+    assert client.get(body["plot_urls"]["force"].replace("force", "summary")).status_code == 404
     admin = client_for(UserFactory(roles=["admin"]))
     with django_capture_on_commit_callbacks(execute=True):
         assert admin.delete(f"/api/v1/models/{version.pk}").status_code == 204
