@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from types import SimpleNamespace
@@ -230,11 +232,28 @@ def _frame(version: ModelVersion, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return validate_instances(features=version.features, instances=rows, max_rows=max(len(rows), 1))
 
 
+_TRAINING_FRAMES: OrderedDict[tuple[int, str], pd.DataFrame] = OrderedDict()
+_TRAINING_FRAMES_LOCK = threading.Lock()
+TRAINING_FRAMES_KEPT = 2
+
+
 def _training_data(version: ModelVersion) -> pd.DataFrame:
+    """The version's training dataset, read once per process and kept for the next explanations of it
+    (LIME reads it on every request); keyed by the dataset's SHA-256, so a changed file is read again."""
+    key = (version.dataset_id, version.dataset.sha256)
+    with _TRAINING_FRAMES_LOCK:
+        if key in _TRAINING_FRAMES:
+            _TRAINING_FRAMES.move_to_end(key)
+            return _TRAINING_FRAMES[key]
     try:
-        return dataset_dataframe(dataset=version.dataset)
+        frame = dataset_dataframe(dataset=version.dataset)
     except FileNotFoundError as exc:
         raise ExplanationFailed(f"{exc} The explanation needs the data the model was trained on.") from exc
+    with _TRAINING_FRAMES_LOCK:
+        _TRAINING_FRAMES[key] = frame
+        while len(_TRAINING_FRAMES) > TRAINING_FRAMES_KEPT:
+            _TRAINING_FRAMES.popitem(last=False)
+    return frame
 
 
 def _holdout(version: ModelVersion, data: pd.DataFrame) -> pd.DataFrame | None:

@@ -183,9 +183,12 @@ def direct_lime(predictor, version, data, row, num_samples, seed):
     return explainer.explain_instance(encoded, predict_lime, num_samples=num_samples)
 
 
-def median_seconds(function, rounds: int = ROUNDS) -> float:
+def median_seconds(function, rounds: int = ROUNDS, setup=None) -> float:
+    """Median wall time of ``function``; ``setup`` (untimed) runs before each round."""
     times = []
     for _ in range(rounds):
+        if setup is not None:
+            setup()
         began = time.perf_counter()
         function()
         times.append(time.perf_counter() - began)
