@@ -15,7 +15,7 @@ class CommentSerializer(serializers.Serializer):
 
 
 class ApprovalFilter(FilterSerializer):
-    state = serializers.ChoiceField(choices=ApprovalState.choices, required=False, source="state")
+    state = serializers.ChoiceField(choices=ApprovalState.choices, required=False)
     project = ProjectFilter(source="model_version__registered_model__project_id")
     model_version = IdFilter(source="model_version_id")
 
