@@ -14,7 +14,7 @@ from apps.core.api.base import UNSCOPED, ScopedAPIView, validated
 from apps.core.exceptions import ValidationError
 from apps.governance import notify, selectors, services
 from apps.governance.api import serializers as s
-from apps.governance.models import Notification, WebhookEndpoint
+from apps.governance.models import ApprovalPolicy, Notification, WebhookEndpoint
 from apps.governance.record import record_render_pdf
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Project
@@ -292,7 +292,7 @@ class ApprovalPolicyView(ProjectSettingView):
     they were submitted under."""
 
     serializer_class = s.ApprovalPolicySerializer
-    queryset = Project.objects.none()
+    queryset = ApprovalPolicy.objects.none()  # for the schema; the policy comes from the project
     http_method_names = ["get", "patch", "head", "options"]
 
     def get(self, request, pk: int):
