@@ -154,7 +154,9 @@ def notification_read(request, pk: int):
     if notification is None:
         raise Http404("Notification not found.")
     notify.notification_mark_read(notification=notification, user=request.user)
-    if request.POST.get("open") and notification.url.startswith("/"):
+    if request.POST.get("open") and url_has_allowed_host_and_scheme(
+        notification.url, allowed_hosts={request.get_host()}, require_https=False
+    ):
         return redirect(notification.url)
     return redirect("governance:notifications")
 
