@@ -1,6 +1,6 @@
-"""With a real Celery worker and broker: testing queues the checks, which run in the background (without the explain
-app no global explanation exists, so that check fails and approve is refused naming it), and a webhook is delivered
-by the worker, retried after a 500 with backoff."""
+"""With a real Celery worker and broker: testing queues the checks, which run in the background (a holdout threshold
+above the model's score fails, and approve is refused naming it), and a webhook is delivered by the worker, retried
+after a 500 with backoff."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from apps.governance import webhooks
 from apps.governance.models import ApprovalRequest, WebhookDelivery, WebhookMessage
+from apps.governance.services import approval_policy_update
 from tests.governance.factories import WebhookEndpointFactory, move, submit
 from tests.governance.test_webhooks import LocalServer
 
@@ -37,6 +38,7 @@ def test_checks_run_on_the_worker_and_a_webhook_is_delivered_and_retried(celery_
 
     local = LocalServer(respond)
     try:
+        approval_policy_update(project=team.project, user=team.author, holdout_metric="accuracy", holdout_min_score=2.0)
         endpoint = WebhookEndpointFactory(project=team.project, url=local.url())
         approval_id = submit(team.client("engineer"), team.version).json()["id"]
         reviewer = team.client("reviewer")
@@ -48,9 +50,9 @@ def test_checks_run_on_the_worker_and_a_webhook_is_delivered_and_retried(celery_
             what="the check run",
         )
         checks = {check["name"]: check["status"] for check in approval.checks}
-        assert checks["artifact_hash"] == "passed" and checks["explanation"] == "failed", approval.checks
+        assert checks["artifact_hash"] == "passed" and checks["holdout_score"] == "failed", approval.checks
         refused = move(reviewer, approval_id, "approve")
-        assert refused.status_code == 409 and "failed: explanation" in refused.json()["detail"]
+        assert refused.status_code == 409 and "failed: holdout_score" in refused.json()["detail"]
 
         first = WebhookMessage.objects.filter(request_id=approval_id, event="approval.submit").get()
         wait_for(lambda: WebhookMessage.objects.filter(pk=first.pk, status="succeeded").exists(), what="the delivery")
