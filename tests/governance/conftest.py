@@ -15,6 +15,13 @@ def team(make_version) -> Team:
 
 
 @pytest.fixture
+def no_explanations_queued(settings):
+    """Versions made by a transactional test queue no global explanation (the shared worker would spend tens of
+    seconds on each); ask for it before ``team``."""
+    settings.EXPLAIN_ON_REGISTRATION = False
+
+
+@pytest.fixture
 def explained():
     """A global explanation exists for every version (the explain app is not part of these tests)."""
     from apps.registry import hooks

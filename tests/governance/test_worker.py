@@ -28,7 +28,9 @@ def wait_for(condition, timeout: float = 90, what: str = "the worker"):
     raise AssertionError(f"{what} did not finish in {timeout} s")
 
 
-def test_checks_run_on_the_worker_and_a_webhook_is_delivered_and_retried(celery_worker, role_groups, team):
+def test_checks_run_on_the_worker_and_a_webhook_is_delivered_and_retried(
+    celery_worker, role_groups, no_explanations_queued, team
+):
     statuses = iter([500])
 
     def respond(handler: BaseHTTPRequestHandler) -> None:
