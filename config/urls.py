@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("apps.automl.api.urls")),
     path("", include("apps.registry.api.urls")),
     path("", include("apps.explain.api.urls")),
+    path("", include("apps.governance.api.urls")),
 ]
 
 urlpatterns = [
@@ -30,4 +31,5 @@ urlpatterns = [
     path("", include("apps.projects.web.urls")),
     path("", include("apps.automl.web.urls")),
     path("", include("apps.registry.web.urls")),
+    path("", include("apps.governance.web.urls")),
 ]

@@ -31,11 +31,13 @@ CAPABILITIES: dict[str, str] = {
     "models:delete": "registry.delete_modelversion",
     "users:manage": "accounts.change_user",
     "audit:view": "core.view_auditlogentry",
+    "approvals:review": "governance.review_approvalrequest",
+    "approvals:queue": "governance.view_approvalrequest",
 }
 
 ROLE_CAPABILITIES: dict[str, set[str]] = {
     Role.VIEWER: set(),
-    Role.REVIEWER: set(),
+    Role.REVIEWER: {"approvals:review"},
     Role.ML_ENGINEER: {
         "projects:create",
         "datasets:upload",
@@ -70,11 +72,18 @@ def is_platform_admin(user) -> bool:
 
 
 def role_groups_sync(group_model, permission_model) -> None:
-    """Create the role groups and give each exactly its permissions. Idempotent (used by migrations)."""
+    """Create the role groups and give each exactly its permissions. Idempotent (used by migrations).
+
+    A permission that does not exist yet is skipped: its app's migrations come later in the plan than the migration
+    running this, and the migration that added the capability (e.g. governance's ``0002_role_groups_approvals``)
+    runs this again once it exists.
+    """
     for role in Role:
         group, _ = group_model.objects.get_or_create(name=role.value)
         permissions = []
         for code in sorted(role_permission_codes(role)):
             app_label, codename = code.split(".", 1)
-            permissions.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
+            permission = permission_model.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is not None:
+                permissions.append(permission)
         group.permissions.set(permissions)

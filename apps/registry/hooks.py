@@ -6,11 +6,18 @@ The registry must not import those apps, so they register a provider from ``AppC
     from apps.registry import hooks
     hooks.register_approval_provider(approvals_of)          # (versions) -> {version_id: Approval}
     hooks.register_feature_importance_provider(importances_of)  # (versions) -> {version_id: {feature: value}}
+    hooks.register_deploy_authorizer(DeployAuthorizer(check_actor=..., authorize=...))  # the deploy rule
 
 Providers answer for many versions at once, so list pages cost one query, not one per row. With
 nothing registered, a version has no approval (it cannot be deployed) and no importances: the
 registry reports exactly that and never makes anything up. Tests swap providers with
 :func:`override`, never by editing module state.
+
+The deploy authorizer replaces the registry's own deploy rule (an editor holding ``models:deploy``, and a
+deployable approval) for every way into production: ``POST models/{id}/deploy``, ``POST automl/jobs/{id}/deploy``,
+``POST registered-models/{id}/deploy|rollback`` and the pages. It belongs with the approval provider: overriding
+the approval provider alone (``override(approvals=...)``) also sets the authorizer aside for the block, so a stand-in
+approval is judged by the registry's own rule, not by governance rules that look for requests that do not exist.
 """
 
 from __future__ import annotations
@@ -46,10 +53,28 @@ ApprovalProvider = Callable[[Sequence["ModelVersion"]], Mapping[int, Approval]]
 FeatureImportanceProvider = Callable[[Sequence["ModelVersion"]], Mapping[int, Mapping[str, float]]]
 
 
+@dataclass(frozen=True)
+class DeployAuthorizer:
+    """Who may put a version in production, and whether this one may go now: the rule of the app above.
+
+    - ``check_actor(*, project, user)`` runs first, before any row is locked or any state looked at: raise
+      ``PermissionDenied`` when ``user`` may never deploy in ``project`` (so they get 403 whatever the state).
+    - ``authorize(*, version, user, action, comment)`` runs inside the deployment's transaction with the registered
+      model and ``version`` locked, before the registry's own state checks; ``action`` is ``"deploy"`` or
+      ``"rollback"``. Raise ``PermissionDenied`` (403) or ``Conflict`` (409) to refuse. It may record the decision in
+      the same transaction (governance moves the approval request to ``deployed``): if the deployment then fails,
+      that record is rolled back with it.
+    """
+
+    check_actor: Callable[..., None]
+    authorize: Callable[..., None]
+
+
 @dataclass
 class _Providers:
     approvals: ApprovalProvider | None = None
     feature_importances: FeatureImportanceProvider | None = None
+    deploy_authorizer: DeployAuthorizer | None = None
 
 
 _providers = _Providers()
@@ -72,20 +97,44 @@ def register_feature_importance_provider(provider: FeatureImportanceProvider) ->
     _register("feature_importances", provider)
 
 
+def register_deploy_authorizer(authorizer: DeployAuthorizer) -> None:
+    """Governance decides who deploys what, in place of the registry's own rule (see :class:`DeployAuthorizer`)."""
+    _register("deploy_authorizer", authorizer)
+
+
+_UNSET: Any = object()
+
+
 @contextmanager
 def override(
-    *, approvals: ApprovalProvider | None = None, feature_importances: FeatureImportanceProvider | None = None
+    *,
+    approvals: ApprovalProvider | None = None,
+    feature_importances: FeatureImportanceProvider | None = None,
+    deploy_authorizer: DeployAuthorizer | None = _UNSET,
 ) -> Iterator[None]:
-    """Swap providers for the duration of a ``with`` block (tests, management commands), then restore them."""
-    saved = (_providers.approvals, _providers.feature_importances)
+    """Swap providers for the duration of a ``with`` block (tests, management commands), then restore them.
+
+    ``deploy_authorizer=None`` sets the authorizer aside (the registry's own rule applies). Not given, it is set
+    aside too when ``approvals`` is overridden (the two belong together), and kept otherwise.
+    """
+    saved = (_providers.approvals, _providers.feature_importances, _providers.deploy_authorizer)
     if approvals is not None:
         _providers.approvals = approvals
+        if deploy_authorizer is _UNSET:
+            _providers.deploy_authorizer = None
     if feature_importances is not None:
         _providers.feature_importances = feature_importances
+    if deploy_authorizer is not _UNSET:
+        _providers.deploy_authorizer = deploy_authorizer
     try:
         yield
     finally:
-        _providers.approvals, _providers.feature_importances = saved
+        _providers.approvals, _providers.feature_importances, _providers.deploy_authorizer = saved
+
+
+def deploy_authorizer() -> DeployAuthorizer | None:
+    """The registered deploy rule of the app above, or None: then the registry's own rule applies."""
+    return _providers.deploy_authorizer
 
 
 def approvals_for(versions: Iterable[ModelVersion]) -> dict[int, Approval]:

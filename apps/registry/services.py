@@ -28,7 +28,7 @@ from apps.projects.selectors import dataset_dataframe
 from apps.registry import signals
 from apps.registry.cards import card_inputs, card_inputs_digest
 from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
-from apps.registry.hooks import approval_for
+from apps.registry.hooks import approval_for, deploy_authorizer
 from apps.registry.mlflow_sync import mlflow_name_for
 from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
 from apps.registry.selectors import rollback_target
@@ -234,19 +234,40 @@ def _production_switch(
     )
 
 
+def _check_may_deploy(*, project, user: User) -> None:
+    """Who may deploy in ``project`` at all: the app above's rule when it registered one, else an editor holding
+    ``models:deploy``. Checked before any state, so someone who may never deploy gets 403 whatever the state."""
+    authorizer = deploy_authorizer()
+    if authorizer is None:
+        check_project_access(user=user, project=project, minimum=ProjectRole.EDITOR, capability="models:deploy")
+    else:
+        authorizer.check_actor(project=project, user=user)
+
+
+def _authorize_deploy(*, version: ModelVersion, user: User, action: str, comment: str) -> None:
+    """Whether this locked ``version`` may go to production now: the app above's rule, else a deployable approval."""
+    authorizer = deploy_authorizer()
+    if authorizer is None:
+        _check_approval(version)
+    else:
+        authorizer.authorize(version=version, user=user, action=action, comment=comment)
+
+
 @transaction.atomic
 def model_version_deploy(*, version: ModelVersion, user: User, comment: str = "") -> Deployment:
     """Make an approved version its registered model's production version, recording who, when and what before."""
-    check_project_access(
-        user=user, project=version.registered_model.project, minimum=ProjectRole.EDITOR, capability="models:deploy"
-    )
+    _check_may_deploy(project=version.registered_model.project, user=user)
     registered_model = RegisteredModel.objects.select_for_update().get(pk=version.registered_model_id)
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    authorizer = deploy_authorizer()
+    if authorizer is not None:  # its answer (403/409) comes before the state of the registered model's production
+        authorizer.authorize(version=version, user=user, action=DeploymentAction.DEPLOY, comment=comment)
     if registered_model.production_version_id == version.pk:
         raise Conflict(
             f"model version {version.version} is already the production version of '{registered_model.name}'."
         )
-    _check_approval(version)
+    if authorizer is None:
+        _check_approval(version)
     previous = registered_model.production_version
     deployment = _production_switch(
         registered_model=registered_model, version=version, action=DeploymentAction.DEPLOY, user=user, comment=comment
@@ -274,9 +295,7 @@ def training_job_deploy(*, job: TrainingJob, user: User, comment: str = "") -> D
 @transaction.atomic
 def registered_model_rollback(*, registered_model: RegisteredModel, user: User, comment: str = "") -> Deployment:
     """Put the previous production version back in production, in one call."""
-    check_project_access(
-        user=user, project=registered_model.project, minimum=ProjectRole.EDITOR, capability="models:deploy"
-    )
+    _check_may_deploy(project=registered_model.project, user=user)
     registered_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
     current = registered_model.production_version
     if current is None:
@@ -285,7 +304,7 @@ def registered_model_rollback(*, registered_model: RegisteredModel, user: User, 
     if target is None:
         raise Conflict(f"'{registered_model.name}' has no earlier production version to roll back to.")
     target = ModelVersion.objects.select_for_update().get(pk=target.pk)
-    _check_approval(target)
+    _authorize_deploy(version=target, user=user, action=DeploymentAction.ROLLBACK, comment=comment)
     deployment = _production_switch(
         registered_model=registered_model, version=target, action=DeploymentAction.ROLLBACK, user=user, comment=comment
     )

@@ -475,6 +475,53 @@ EXPLAIN_ON_REGISTRATION = env.bool("EXPLAIN_ON_REGISTRATION", default=True)
 EXPLAIN_TASK_TIME_LIMIT = env.int("EXPLAIN_TASK_TIME_LIMIT", default=1800)
 
 # ---------------------------------------------------------------------------
+# Governance: approvals, notifications, email, webhooks
+# ---------------------------------------------------------------------------
+# Where people reach Maestro ML: links in notification emails and webhook payloads start with it.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
+# Email of notifications goes through Django's backend: the console in the embedded default, SMTP in production
+# (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST and friends).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Maestro ML <maestro@localhost>")
+# Whether notifications are also emailed to users who have an address.
+GOVERNANCE_EMAIL_NOTIFICATIONS = env.bool("GOVERNANCE_EMAIL_NOTIFICATIONS", default=True)
+# Days an open approval request waits for a decision before its reviewers are reminded (a project's policy may
+# say otherwise; 0 = never), and how often the reminder check runs (seconds).
+GOVERNANCE_REMINDER_DAYS = env.int("GOVERNANCE_REMINDER_DAYS", default=3)
+GOVERNANCE_REMINDER_INTERVAL = env.float("GOVERNANCE_REMINDER_INTERVAL", default=3600.0)
+# Webhook deliveries: seconds to connect and to wait for an answer (kept within 5-10), whether plain http is
+# allowed (never in production), networks (CIDR, comma-separated) deliveries may reach although they are not
+# public addresses, a CA bundle for endpoints with an internal CA.
+GOVERNANCE_WEBHOOK_TIMEOUT = min(10.0, max(5.0, env.float("GOVERNANCE_WEBHOOK_TIMEOUT", default=8.0)))
+GOVERNANCE_WEBHOOK_ALLOW_HTTP = env.bool("GOVERNANCE_WEBHOOK_ALLOW_HTTP", default=False)
+GOVERNANCE_WEBHOOK_ALLOWED_NETWORKS = env.list("GOVERNANCE_WEBHOOK_ALLOWED_NETWORKS", default=[])
+GOVERNANCE_WEBHOOK_CA_BUNDLE = env.str("GOVERNANCE_WEBHOOK_CA_BUNDLE", default="")
+# Attempts per message, and failed attempts in a row after which an endpoint is disabled (an owner re-enables it).
+GOVERNANCE_WEBHOOK_MAX_ATTEMPTS = env.int("GOVERNANCE_WEBHOOK_MAX_ATTEMPTS", default=8)
+GOVERNANCE_WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int("GOVERNANCE_WEBHOOK_MAX_CONSECUTIVE_FAILURES", default=5)
+# Retry n waits a random time in [0, min(cap, base * 2**(n-1))) seconds.
+GOVERNANCE_WEBHOOK_BACKOFF_BASE = env.float("GOVERNANCE_WEBHOOK_BACKOFF_BASE", default=10.0)
+GOVERNANCE_WEBHOOK_BACKOFF_CAP = env.float("GOVERNANCE_WEBHOOK_BACKOFF_CAP", default=3600.0)
+CELERY_BEAT_SCHEDULE["governance-approval-reminders"] = {
+    "task": "apps.governance.tasks.send_approval_reminders",
+    "schedule": GOVERNANCE_REMINDER_INTERVAL,
+    "options": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE["governance-outbox-sweep"] = {
+    "task": "apps.governance.tasks.sweep_governance_outbox",
+    "schedule": env.float("GOVERNANCE_OUTBOX_SWEEP_INTERVAL", default=300.0),
+    "options": {"queue": "default"},
+}
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("apps.governance.context_processors.notifications")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({"ApprovalStateEnum": "apps.governance.choices.ApprovalState"})
+
+# ---------------------------------------------------------------------------
 # Accounts and security: rate limits, client address, registration
 # ---------------------------------------------------------------------------
 # django-ratelimit rates ("<count>/<period>", period s/m/h/d), counted in the default cache (local

@@ -67,3 +67,6 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False
+
+# Webhooks go out over https only in production, whatever the environment says.
+GOVERNANCE_WEBHOOK_ALLOW_HTTP = False

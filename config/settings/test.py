@@ -26,3 +26,10 @@ LOGGING["root"]["level"] = env.str("LOG_LEVEL", default="WARNING")  # noqa: F405
 # Serve static files straight from the app folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Webhook tests deliver to local servers on 127.0.0.1 over plain http, and retry quickly.
+GOVERNANCE_WEBHOOK_ALLOW_HTTP = True
+GOVERNANCE_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+GOVERNANCE_WEBHOOK_TIMEOUT = 5.0
+GOVERNANCE_WEBHOOK_BACKOFF_BASE = 0.2
+GOVERNANCE_WEBHOOK_BACKOFF_CAP = 1.0

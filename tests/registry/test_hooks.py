@@ -61,3 +61,55 @@ def test_no_queries_are_made_for_versions_without_a_provider(make_version):
         hooks._providers.approvals = None
         hooks.approvals_for(versions)
     assert len(queries) == 0
+
+
+def test_the_deploy_authorizer_decides_who_and_what_for_every_deploy_path(make_version):
+    from rest_framework.test import APIClient
+
+    from apps.core.exceptions import PermissionDenied
+
+    version = make_version("titanic")
+    calls = []
+
+    def check_actor(*, project, user):
+        calls.append(("actor", project.pk, user.pk))
+        if not user.is_superuser:
+            raise PermissionDenied("not you")
+
+    def authorize(*, version, user, action, comment):
+        calls.append((action, version.pk, comment))
+
+    client = APIClient()
+    client.force_authenticate(version.registered_model.project.owner)
+    authorizer = hooks.DeployAuthorizer(check_actor=check_actor, authorize=authorize)
+    with hooks.override(deploy_authorizer=authorizer):
+        assert hooks.deploy_authorizer() is authorizer
+        refused = client.post(f"/api/v1/models/{version.pk}/deploy", {"comment": "go"}, format="json")
+        assert refused.status_code == 403 and refused.json()["detail"] == "not you"
+        owner = version.registered_model.project.owner
+        owner.is_superuser = True
+        owner.save()
+        assert client.post(f"/api/v1/models/{version.pk}/deploy", {"comment": "go"}, format="json").status_code == 201
+    assert calls[-1] == ("deploy", version.pk, "go")
+
+
+def test_overriding_the_approval_provider_sets_the_deploy_authorizer_aside():
+    marker = hooks.DeployAuthorizer(check_actor=lambda **kw: None, authorize=lambda **kw: None)
+    with hooks.override(deploy_authorizer=marker):
+        with hooks.override(approvals=lambda versions: {}):
+            assert hooks.deploy_authorizer() is None
+        with hooks.override(approvals=lambda versions: {}, deploy_authorizer=marker):
+            assert hooks.deploy_authorizer() is marker
+        with hooks.override(feature_importances=lambda versions: {}):
+            assert hooks.deploy_authorizer() is marker
+        assert hooks.deploy_authorizer() is marker
+
+
+def test_a_second_deploy_authorizer_is_a_configuration_error():
+    first = hooks.DeployAuthorizer(check_actor=lambda **kw: None, authorize=lambda **kw: None)
+    second = hooks.DeployAuthorizer(check_actor=lambda **kw: None, authorize=lambda **kw: None)
+    with hooks.override(deploy_authorizer=None):
+        hooks.register_deploy_authorizer(first)
+        hooks.register_deploy_authorizer(first)
+        with pytest.raises(ImproperlyConfigured, match="already registered"):
+            hooks.register_deploy_authorizer(second)
