@@ -105,6 +105,12 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def ranked(importances: dict[str, Any] | None) -> dict[str, float]:
+    """``importances`` largest first (a JSON column may not keep the order it was stored in)."""
+    pairs = [(str(name), float(value)) for name, value in (importances or {}).items() if value is not None]
+    return dict(sorted(pairs, key=lambda pair: (-abs(pair[1]), pair[0])))
+
+
 def feature_kind(dtype: str) -> str:
     """How the engine treats a feature of recorded ``dtype`` (a pandas dtype such as ``float64``/``object``
     or an AutoGluon raw type such as ``int``/``category``): ``numeric``, ``datetime`` or ``categorical``

@@ -576,7 +576,7 @@ def global_importances_for(versions) -> dict[int, dict[str, float]]:
     answers: dict[int, dict[str, float]] = {}
     for version_id, importances in rows:
         if version_id not in answers and importances:
-            answers[version_id] = {str(name): float(value) for name, value in importances.items()}
+            answers[version_id] = engine.ranked(importances)
     return answers
 
 

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from apps.core.models import WorkStatus
 from apps.explain.choices import PLOTS, ExplanationMethod
+from apps.explain.engine import ranked
 from apps.explain.models import Explanation
 
 
@@ -90,9 +91,12 @@ def explanation_data(explanation: Explanation, request=None, *, cached: bool = F
     }
     if explanation.method == ExplanationMethod.SHAP_GLOBAL:
         body.update(
-            feature_importances=result.get("feature_importances"),
+            feature_importances=ranked(result.get("feature_importances")),
             importance_aggregation=result.get("importance_aggregation"),
-            class_importances=result.get("class_importances"),
+            class_importances={
+                label: ranked(values) for label, values in (result.get("class_importances") or {}).items()
+            }
+            or None,
             shap_values=result.get("shap_values"),
             base_value=result.get("base_value"),
             feature_names=result.get("feature_names"),

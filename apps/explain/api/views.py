@@ -85,6 +85,7 @@ class ExplanationListView(ExplainView, generics.ListAPIView):
     filter_serializer_class = s.ExplanationFilter
 
     @extend_schema(
+        operation_id="explain_list",
         parameters=[
             OpenApiParameter("model_id", int, description="Only this model version's explanations"),
             OpenApiParameter("method", str, enum=ExplanationMethod.values),

@@ -8,6 +8,7 @@ from django import template
 
 from apps.core.models import WorkStatus
 from apps.explain.api.serializers import plot_urls
+from apps.explain.engine import ranked
 from apps.explain.selectors import latest_global_explanation, training_row
 
 register = template.Library()
@@ -17,7 +18,7 @@ register = template.Library()
 def explain_panel(version) -> dict:
     explanation = latest_global_explanation(version=version)
     result = (explanation.result or {}) if explanation else {}
-    importances = list((result.get("feature_importances") or {}).items())[:10]
+    importances = list(ranked(result.get("feature_importances")).items())[:10]
     try:
         example = training_row(version=version, index=0) or {}
     except Exception:  # noqa: BLE001 - the dataset file may be gone; the form starts empty then
