@@ -1,19 +1,11 @@
 from django.contrib import admin
 
 from apps.automl.models import TrainingJob, TrainingJobEvent
+from apps.core.admin import WorkEventInline
 
 
-class TrainingJobEventInline(admin.TabularInline):
-    """The job's state history, oldest first (append-only)."""
-
+class TrainingJobEventInline(WorkEventInline):
     model = TrainingJobEvent
-    extra = 0
-    can_delete = False
-    fields = ["created_at", "from_state", "to_state", "by", "message"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(TrainingJob)

@@ -27,3 +27,15 @@ class AuditLogEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class WorkEventInline(admin.TabularInline):
+    """A background work's state history, oldest first (append-only): set ``model`` to its WorkEvent."""
+
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "from_state", "to_state", "by", "message"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,19 +1,11 @@
 from django.contrib import admin
 
+from apps.core.admin import WorkEventInline
 from apps.explain.models import Explanation, ExplanationEvent
 
 
-class ExplanationEventInline(admin.TabularInline):
-    """The explanation's state history, oldest first (append-only)."""
-
+class ExplanationEventInline(WorkEventInline):
     model = ExplanationEvent
-    extra = 0
-    can_delete = False
-    fields = ["created_at", "from_state", "to_state", "by", "message"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Explanation)

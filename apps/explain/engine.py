@@ -715,6 +715,46 @@ def _select_explained(
     )
 
 
+def _explain(
+    *,
+    predictor: Any,
+    features: Sequence[dict[str, Any]],
+    problem_type: str,
+    class_labels: Sequence[Any] | None,
+    background: pd.DataFrame,
+    frame: pd.DataFrame,
+    seed: int,
+    max_evals: int | None,
+    exact_max_features: int,
+    fast_transform: bool,
+) -> tuple:
+    """The SHAP run both global and local explanations share: an adapter over background and rows, the
+    explainer over the encoded rows, the model's outputs and the explained output per row."""
+    adapter = ModelAdapter(
+        predictor=predictor,
+        features=features,
+        problem_type=problem_type,
+        class_labels=class_labels,
+        reference=pd.concat([background, frame]),
+        fast_transform=fast_transform,
+    )
+    background_matrix = adapter.encode(background)
+    matrix = adapter.encode(frame)
+    adapter.prepare(np.vstack([background_matrix, matrix]))
+    run = _run_shap(
+        adapter,
+        background=background_matrix,
+        rows=matrix,
+        seed=seed,
+        max_evals=max_evals,
+        exact_max_features=exact_max_features,
+    )
+    outputs = adapter.predict_all(matrix)
+    predictions = adapter.predictions_from(outputs)
+    values, base_values, explained_outputs, explained_classes = _select_explained(adapter, run, outputs, predictions)
+    return adapter, matrix, run, outputs, predictions, values, base_values, explained_outputs, explained_classes
+
+
 def _additivity_error(base: np.ndarray, values: np.ndarray, outputs: np.ndarray) -> float:
     if len(outputs) == 0:
         return 0.0
@@ -833,28 +873,18 @@ def shap_global(
         if background.empty:
             raise ValueError("The background has no rows.")
     sample = shap.sample(frame, sample_size, random_state=seed + 1)
-    adapter = ModelAdapter(
+    adapter, rows, run, outputs, predictions, values, base_values, explained_outputs, explained_classes = _explain(
         predictor=predictor,
         features=features,
         problem_type=problem_type,
         class_labels=class_labels,
-        reference=pd.concat([background, sample]),
-        fast_transform=fast_transform,
-    )
-    background_matrix = adapter.encode(background)
-    rows = adapter.encode(sample)
-    adapter.prepare(np.vstack([background_matrix, rows]))
-    run = _run_shap(
-        adapter,
-        background=background_matrix,
-        rows=rows,
+        background=background,
+        frame=sample,
         seed=seed,
         max_evals=max_evals,
         exact_max_features=exact_max_features,
+        fast_transform=fast_transform,
     )
-    outputs = adapter.predict_all(rows)
-    predictions = adapter.predictions_from(outputs)
-    values, base_values, explained_outputs, explained_classes = _select_explained(adapter, run, outputs, predictions)
     names = adapter.feature_names
     class_importances = None
     if problem_type == "multiclass":
@@ -1001,28 +1031,18 @@ def shap_local(
     background = feature_frame(background, features)
     if background.empty:
         raise ValueError("The background has no rows.")
-    adapter = ModelAdapter(
+    adapter, matrix, run, outputs, predictions, values, base_values, explained_outputs, explained_classes = _explain(
         predictor=predictor,
         features=features,
         problem_type=problem_type,
         class_labels=class_labels,
-        reference=pd.concat([background, frame]),
-        fast_transform=fast_transform,
-    )
-    background_matrix = adapter.encode(background)
-    matrix = adapter.encode(frame)
-    adapter.prepare(np.vstack([background_matrix, matrix]))
-    run = _run_shap(
-        adapter,
-        background=background_matrix,
-        rows=matrix,
+        background=background,
+        frame=frame,
         seed=seed,
         max_evals=max_evals,
         exact_max_features=exact_max_features,
+        fast_transform=fast_transform,
     )
-    outputs = adapter.predict_all(matrix)
-    predictions = adapter.predictions_from(outputs)
-    values, base_values, explained_outputs, explained_classes = _select_explained(adapter, run, outputs, predictions)
     probabilities = None
     if problem_type == "regression":
         output_names = [adapter.output_name] * len(frame)

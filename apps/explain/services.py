@@ -132,6 +132,20 @@ def _prepared(
     return checked, full_params, input_sha256, key
 
 
+def _new(version, method, params, rows, row_index, input_sha256, key, user) -> Explanation:
+    """An unsaved explanation of what was asked."""
+    return Explanation(
+        model_version=version,
+        method=method,
+        params=params,
+        rows=rows,
+        row_index=list(row_index or []),
+        input_sha256=input_sha256,
+        cache_key=key,
+        created_by=user,
+    )
+
+
 def _cached(version: ModelVersion, key: str):
     return Explanation.objects.filter(model_version=version, cache_key=key).exclude(status=WorkStatus.FAILED)
 
@@ -155,16 +169,7 @@ def explanation_request(
     if existing is not None:
         metrics.explanation_cache_hits.labels(method=method).inc()
         return existing, False
-    explanation = Explanation(
-        model_version=version,
-        method=method,
-        params=full_params,
-        rows=checked,
-        row_index=list(row_index or []),
-        input_sha256=input_sha256,
-        cache_key=key,
-        created_by=user,
-    )
+    explanation = _new(version, method, full_params, checked, row_index, input_sha256, key, user)
     try:
         with transaction.atomic():
             explanation.save()
@@ -202,16 +207,7 @@ def explanation_ask(
         return existing, existing.status == WorkStatus.SUCCEEDED
     quick = method != ExplanationMethod.SHAP_GLOBAL and len(checked) <= settings.EXPLAIN_SYNC_MAX_ROWS
     if quick:
-        explanation = Explanation(
-            model_version=version,
-            method=method,
-            params=full_params,
-            rows=checked,
-            row_index=list(row_index or []),
-            input_sha256=input_sha256,
-            cache_key=key,
-            created_by=user,
-        )
+        explanation = _new(version, method, full_params, checked, row_index, input_sha256, key, user)
         return _explain_in_request(explanation, version), False
     explanation, created = explanation_request(
         user=user, version=version, method=method, params=params, rows=rows, row_index=row_index
