@@ -33,6 +33,11 @@ def test_version_page_shows_the_card_and_a_prediction_form(version):
     html = response.content.decode()
     assert "accuracy" in html and "Try a prediction" in html and "sepal length (cm)" in html
     assert "js/registry.js" in html and "<script>" not in html and "style=" not in html
+    assert "Deploy v1" not in html  # not approved: no button that could only answer 409
+
+
+def test_version_page_offers_deploy_once_the_version_is_approved(version, approvals):
+    html = logged_in(version.registered_model.project.owner).get(f"/registry/versions/{version.pk}/").content.decode()
     assert "Deploy v1" in html
 
 

@@ -14,12 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.exceptions import DomainError
 from apps.core.web import attempt, visible_or_404
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Project
 from apps.projects.permissions import user_may
 from apps.projects.selectors import datasets_visible_to
-from apps.registry import selectors, services
+from apps.registry import hooks, selectors, services
 from apps.registry.cards import card_template_context
 from apps.registry.hooks import approval_for
 from apps.registry.models import ModelVersion, RegisteredModel
@@ -27,6 +28,19 @@ from apps.registry.models import ModelVersion, RegisteredModel
 
 def _may(user, project, capability: str) -> bool:
     return user_may(user, project, minimum=ProjectRole.EDITOR, capability=capability)
+
+
+def _may_deploy(user, project, version: ModelVersion | None = None) -> bool:
+    """Whether to offer a deploy button: the registry's rule, or the deploy rule registered from above
+    (governance) — who may deploy in the project at all, and for a version, whether its approval allows it."""
+    authorizer = hooks.deploy_authorizer()
+    if authorizer is None:
+        return _may(user, project, "models:deploy")
+    try:
+        authorizer.check_actor(project=project, user=user)
+    except DomainError:
+        return False
+    return version is None or hooks.approval_for(version).deployable
 
 
 def _version(request, pk: int) -> ModelVersion:
@@ -65,7 +79,7 @@ def registered_model_detail(request, pk: int):
             "versions": registered_model.versions.all(),
             "deployments": deployments,
             "rollback_target": selectors.rollback_target(registered_model=registered_model),
-            "can_deploy": _may(request.user, project, "models:deploy"),
+            "can_deploy": _may_deploy(request.user, project),
         },
     )
 
@@ -90,7 +104,7 @@ def model_version_detail(request, pk: int):
             "datasets": datasets,
             "example_json": json.dumps([{feature["name"]: None for feature in version.features}], indent=1),
             "can_edit": _may(request.user, project, "models:edit"),
-            "can_deploy": _may(request.user, project, "models:deploy"),
+            "can_deploy": _may_deploy(request.user, project, version),
             "can_batch": _may(request.user, project, "models:predict"),
         },
     )
