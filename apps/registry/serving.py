@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import threading
 import uuid
 from collections import OrderedDict
@@ -41,6 +42,7 @@ CLASSIFICATION = frozenset({"binary", "multiclass"})
 # Feature schema
 # ---------------------------------------------------------------------------
 NUMBER, BOOLEAN, DATETIME, STRING = "number", "boolean", "datetime", "string"
+MAX_FLOAT = sys.float_info.max
 
 
 def feature_kind(dtype: str) -> str:
@@ -65,6 +67,8 @@ def _type_error(value: Any, kind: str) -> str | None:
             return f"expects a number, got {type(value).__name__} {value!r}"
         if isinstance(value, float) and math.isinf(value):
             return "expects a finite number"
+        if isinstance(value, int) and abs(value) > MAX_FLOAT:  # JSON integers are unbounded; floats are not
+            return "expects a finite number (this integer is too large for a 64-bit float)"
         return None
     if kind == BOOLEAN:
         return None if isinstance(value, bool) else f"expects true or false, got {value!r}"

@@ -221,8 +221,21 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # JSON and form bodies are read at most up to a byte limit (413 past it): apps.core.api.parsers.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.api.parsers.BoundedJSONParser",
+        "apps.core.api.parsers.BoundedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.ApiRateThrottle"],
 }
+
+# Largest JSON (or form) body an API endpoint reads, in bytes: ordinary endpoints and sign-in, and the
+# prediction and explanation endpoints (their bodies carry rows). Larger bodies answer 413 unread.
+API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=1024 * 1024)
+API_JSON_MAX_BYTES_PREDICT = env.int("API_JSON_MAX_BYTES_PREDICT", default=10 * 1024 * 1024)
+# Deepest nesting of lists/objects a JSON body may have (a prediction row is 3 levels deep).
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
 
 SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",

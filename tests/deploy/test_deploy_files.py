@@ -591,13 +591,129 @@ def test_nginx_sets_the_header_production_trusts_for_https():
     assert proxy_headers["X-Forwarded-For"] == "$remote_addr"
 
 
-def test_body_limits_fit_the_dataset_upload_limit():
-    limit = getattr(settings, "DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
-    nginx_limit = size_in_bytes(nginx_directives("client_max_body_size")[0])
-    ingress = next(d for d in k8s_of_kind("Ingress") if d["metadata"]["name"] == "maestro")
-    ingress_limit = size_in_bytes(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"])
-    for proxy_limit in (nginx_limit, ingress_limit):
-        assert limit < proxy_limit <= limit * 1.1, "the proxy must let the application judge the size"
+@cache
+def nginx_tree() -> tuple:
+    """The nginx config as nested ``(name, args, children)`` blocks (quotes kept, comments dropped)."""
+    text = "\n".join(line.split("#", 1)[0] for line in NGINX_CONF.read_text().splitlines())
+    tokens = re.findall(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[{};]|[^\s{};'"]+""", text)
+
+    def block(position: int) -> tuple[list, int]:
+        items, words = [], []
+        while position < len(tokens):
+            token = tokens[position]
+            position += 1
+            if token == ";":
+                items.append((words[0], tuple(words[1:]), ()))
+                words = []
+            elif token == "{":
+                children, position = block(position)
+                items.append((words[0], tuple(words[1:]), tuple(children)))
+                words = []
+            elif token == "}":
+                return items, position
+            else:
+                words.append(token)
+        return items, position
+
+    return tuple(block(0)[0])
+
+
+def https_server() -> tuple:
+    servers = [item for item in nginx_tree() if item[0] == "server"]
+    return next(s for s in servers if any(c[0] == "listen" and "443" in c[1][0] for c in s[2]))
+
+
+def directive(block: tuple, name: str) -> str | None:
+    return next((" ".join(child[1]) for child in block[2] if child[0] == name), None)
+
+
+def nginx_location_for(path: str) -> tuple:
+    """The location of the HTTPS server nginx would choose for ``path`` (exact, then regex, then longest prefix)."""
+    locations = [child for child in https_server()[2] if child[0] == "location" and not child[1][0].startswith("@")]
+    for location in locations:
+        if location[1][0] == "=" and location[1][1] == path:
+            return location
+    prefixes = [loc for loc in locations if loc[1][0] not in ("=", "~", "~*") and path.startswith(loc[1][-1])]
+    longest = max(prefixes, key=lambda loc: len(loc[1][-1]))
+    if longest[1][0] != "^~":
+        for location in locations:
+            if location[1][0] in ("~", "~*"):
+                flags = re.IGNORECASE if location[1][0] == "~*" else 0
+                if re.search(location[1][1].strip("\"'"), path, flags):
+                    return location
+    return longest
+
+
+def nginx_body_limit(path: str) -> int:
+    location = nginx_location_for(path)
+    return size_in_bytes(
+        directive(location, "client_max_body_size") or directive(https_server(), "client_max_body_size")
+    )
+
+
+def ingress_body_limit(path: str) -> int:
+    """The proxy-body-size of the Ingress path ingress-nginx routes ``path`` to (longest matching path first)."""
+    candidates = []
+    for ingress in k8s_of_kind("Ingress"):
+        annotations = ingress["metadata"].get("annotations", {})
+        regex = annotations.get("nginx.ingress.kubernetes.io/use-regex") == "true"
+        for rule in ingress["spec"]["rules"]:
+            for entry in rule["http"]["paths"]:
+                pattern = entry["path"]
+                if entry["pathType"] == "Exact":
+                    matches = path == pattern
+                elif regex:
+                    matches = re.match(pattern, path, re.IGNORECASE) is not None
+                else:
+                    matches = path.startswith(pattern)
+                if matches:
+                    candidates.append((len(pattern), annotations.get("nginx.ingress.kubernetes.io/proxy-body-size")))
+    assert candidates, f"no Ingress routes {path}"
+    return size_in_bytes(max(candidates)[1] or "1m")
+
+
+UPLOAD_PATHS = ("/api/v1/datasets", "/api/v1/datasets/", "/projects/7/upload")
+PREDICT_PATHS = (
+    "/api/v1/models/7/predict",
+    "/api/v1/models/7/predict/",
+    "/api/v1/registered-models/7/predict",
+    "/api/v1/explain/shap",
+    "/api/v1/explain/lime/",
+)
+SMALL_BODY_PATHS = (
+    "/api/v1/auth/login",
+    "/api/v1/auth/register",
+    "/api/v1/auth/refresh",
+    "/api/v1/projects",
+    "/api/v1/datasets/7",
+    "/api/v1/datasets/7/preview",
+    "/api/v1/models/7",
+    "/api/v1/models/7/batch-predictions",
+    "/api/v1/explain/7",
+    "/projects/7/uploads",
+    "/accounts/login/",
+    "/admin/login/",
+)
+
+
+@pytest.mark.parametrize("limit_of", [nginx_body_limit, ingress_body_limit], ids=["nginx", "ingress"])
+def test_body_limits_are_large_only_where_data_is_sent(limit_of):
+    dataset, predict = settings.DATASET_MAX_UPLOAD_BYTES, settings.API_JSON_MAX_BYTES_PREDICT
+    small = {path: limit_of(path) for path in SMALL_BODY_PATHS}
+    default = max(small.values())
+    assert set(small.values()) == {default}, small
+    # Above the application's own limits (it answers with its message), far below an upload's.
+    assert max(settings.API_JSON_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) < default <= 4 * 1024 * 1024
+    for path in UPLOAD_PATHS:
+        assert dataset < limit_of(path) <= dataset * 1.1, f"{path}: the proxy must let the application judge"
+    for path in PREDICT_PATHS:
+        assert predict < limit_of(path) <= predict * 1.2, path
+
+
+def test_nginx_locations_with_their_own_limit_pass_to_the_application():
+    for location in https_server()[2]:
+        if location[0] == "location" and directive(location, "client_max_body_size"):
+            assert directive(location, "proxy_pass") == "http://maestro_web", location[1]
 
 
 def test_nginx_serves_static_and_hides_metrics():
@@ -631,7 +747,10 @@ def test_nginx_configuration_is_accepted_by_nginx(tmp_path):
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  include {tmp_path}/site.conf;\n}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        f"  fastcgi_temp_path {tmp_path}/fastcgi;\n  uwsgi_temp_path {tmp_path}/uwsgi;\n"
+        f"  scgi_temp_path {tmp_path}/scgi;\n"
+        f"  include {tmp_path}/site.conf;\n}}\n"
     )
     result = subprocess.run(
         [nginx, "-t", "-q", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from apps.automl.models import TrainingJob
 from apps.core.api.base import FilterSerializer, IdFilter, ProjectFilter, ScopedAPIView
+from apps.core.api.parsers import PREDICT_LIMIT_SETTING
 from apps.core.exceptions import Conflict, NotFound, ValidationError
 from apps.core.ratelimit import ApiRateThrottle
 from apps.projects.selectors import datasets_visible_to
@@ -103,6 +104,7 @@ class RegisteredModelPredictView(RegistryView):
     """Served by the production version, read fresh on every call; scoped like ``ModelVersionPredictView``."""
 
     throttle_classes = [PredictRateThrottle]
+    json_max_bytes_setting = PREDICT_LIMIT_SETTING
     serializer_class = s.PredictSerializer
     queryset = RegisteredModel.objects.none()  # for the schema
 
@@ -260,6 +262,7 @@ class ModelVersionPredictView(ModelVersionView):
     version's immutable serving fields come from the process' cache."""
 
     throttle_classes = [PredictRateThrottle]
+    json_max_bytes_setting = PREDICT_LIMIT_SETTING
     serializer_class = s.PredictSerializer
     queryset = ModelVersion.objects.none()  # for the schema; the object comes from get_object()
 
