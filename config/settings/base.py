@@ -499,8 +499,11 @@ RATELIMIT_API = env.str("RATELIMIT_API", default="100/m")  # API requests per us
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_IP_META_KEY = "apps.core.clientip.ratelimit_ip"
-# The request.META key holding the client's address: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a proxy that sets it.
+# The request.META key holding the client's address: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a proxy that sets it
+# (docker-compose.yml and deploy/k8s/configmap.yaml do). With HTTP_X_FORWARDED_FOR, the client is the entry
+# CLIENT_IP_TRUSTED_PROXIES from the right: the one the outermost of your proxies appended (apps.core.clientip).
 CLIENT_IP_HEADER = env.str("DJANGO_CLIENT_IP_HEADER", default="REMOTE_ADDR")
+CLIENT_IP_TRUSTED_PROXIES = env.int("DJANGO_CLIENT_IP_TRUSTED_PROXIES", default=1)
 # Production sets this: a local-memory rate-limit cache is then a system-check error (see apps.core.checks).
 RATELIMIT_REQUIRE_SHARED_CACHE = False
 # Whether anyone may sign up through POST /api/v1/auth/register (new accounts are viewers).
