@@ -384,6 +384,14 @@ LOGGING = {
 DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 # Most columns a dataset may have; wider files answer 400.
 DATASET_MAX_COLUMNS = env.int("DATASET_MAX_COLUMNS", default=1000)
+# Most rows a dataset may have (CSV and Parquet; Parquet is checked from its metadata before it is read).
+DATASET_MAX_ROWS = env.int("DATASET_MAX_ROWS", default=10_000_000)
+# Most memory a dataset's table may take once read (default 512 MiB, about what the largest CSV upload
+# takes parsed): a Parquet file's uncompressed size and fixed-width size are checked before it is read,
+# its decoded size while it is read, so a small compressed file cannot stand for a huge table.
+DATASET_MAX_TABLE_BYTES = env.int("DATASET_MAX_TABLE_BYTES", default=512 * 1024 * 1024)
+# Longest CSV header line, in bytes; checked before the header is split into column names.
+DATASET_MAX_HEADER_BYTES = env.int("DATASET_MAX_HEADER_BYTES", default=256 * 1024)
 # Rows GET datasets/{id}/preview returns by default and at most.
 DATASET_PREVIEW_DEFAULT_ROWS = env.int("DATASET_PREVIEW_DEFAULT_ROWS", default=20)
 DATASET_PREVIEW_MAX_ROWS = env.int("DATASET_PREVIEW_MAX_ROWS", default=500)
