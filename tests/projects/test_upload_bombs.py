@@ -12,9 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.core.files.storage import FileSystemStorage
 
 from apps.core.exceptions import ValidationError
 from apps.projects import tabular
+from apps.projects.models import Dataset
+from apps.projects.selectors import dataset_preview
 from tests.projects.conftest import StorageSnapshot, client_for, upload
 from tests.projects.factories import ProjectFactory
 
@@ -156,3 +159,61 @@ def test_a_header_within_the_limit_is_read_even_across_quoted_newlines(tmp_path,
     path = tmp_path / "quoted.csv"
     path.write_text('\n\n"first\nname",second\n1,2\n', encoding="utf-8")
     assert tabular.read_csv_header(path) == ["first\nname", "second"]
+
+
+# ---------------------------------------------------------------------------
+# Preview
+# ---------------------------------------------------------------------------
+def test_the_preview_of_a_parquet_dataset_reads_only_the_rows_it_shows(project, monkeypatch, dataset_storage):
+    rows = 200_000
+    table = pa.table({"n": pa.array(range(rows)), "text": pa.array([f"value {index}" for index in range(rows)])})
+    content = parquet_bytes(table, row_group_size=10_000, compression="none")
+    response = upload(client_for(project.owner), project, content, filename="big.parquet")
+    assert response.status_code == 201, response.json()
+    dataset = Dataset.objects.get(pk=response.json()["id"])
+
+    read = []
+    real_open = FileSystemStorage.open
+
+    class Counting(io.RawIOBase):
+        def __init__(self, raw):
+            self.raw = raw
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return True
+
+        def seek(self, *args):
+            return self.raw.seek(*args)
+
+        def tell(self):
+            return self.raw.tell()
+
+        def read(self, size=-1):
+            data = self.raw.read(size)
+            read.append(len(data))
+            return data
+
+        def readinto(self, buffer):
+            count = self.raw.readinto(buffer)
+            read.append(count or 0)
+            return count
+
+        def close(self):
+            self.raw.close()
+            super().close()
+
+    def counting_open(self, name, mode="rb"):
+        handle = real_open(self, name, mode)
+        handle.file = Counting(handle.file)
+        return handle
+
+    monkeypatch.setattr(FileSystemStorage, "open", counting_open)
+    if not isinstance(dataset.file.storage, FileSystemStorage):
+        pytest.skip("counts reads of local files")
+    preview = dataset_preview(dataset=dataset, rows=20)
+    assert preview["n_rows"] == 20 and preview["rows"][3] == {"n": 3, "text": "value 3"}
+    assert preview["total_rows"] == rows
+    assert sum(read) < len(content) / 5, f"read {sum(read):,} of {len(content):,} bytes for 20 rows"
