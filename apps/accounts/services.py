@@ -1,8 +1,10 @@
 """Writes and business rules of accounts: registration, roles, activation, sign-in and tokens.
 
-Every change of roles or activation and every sign-in, failed sign-in and sign-out is written to
-the audit log (``apps.core.audit``). Tokens are simplejwt's: refresh tokens rotate on every use
-(the used one is blacklisted) and all of a user's refresh tokens are blacklisted on deactivation.
+Every change of roles or activation and every sign-in, failed sign-in and sign-out is written to the
+audit log (``apps.core.audit``). Tokens are simplejwt's with claims of our own (``apps.accounts.tokens``):
+refresh tokens rotate on every use (the used one is blacklisted), a replayed rotated token ends its whole
+session, no session outlives ``JWT_SESSION_LIFETIME`` from its sign-in, and deactivation ends every token
+and session of the account.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
+from apps.accounts import tokens as account_tokens
 from apps.accounts.models import RevokedAccessToken, User
 from apps.accounts.roles import DEFAULT_ROLE, Role
 from apps.accounts.selectors import active_admins
@@ -186,19 +189,16 @@ def user_reactivate(*, actor: User, user: User, ip: str | None = None) -> User:
 
 @transaction.atomic
 def user_tokens_revoke(*, user: User) -> int:
-    """Blacklist every unexpired refresh token of ``user``; how many were still usable."""
-    usable = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
-    tokens = list(usable)
-    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in tokens], ignore_conflicts=True)
-    return len(tokens)
+    """End every token and session of ``user``; how many of its refresh tokens were still usable."""
+    return account_tokens.account_tokens_revoke(user=user)
 
 
 # ---------------------------------------------------------------------------
 # Sign-in, tokens, sign-out
 # ---------------------------------------------------------------------------
 def _token_pair(user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+    """The tokens of a new sign-in: a new session, signed in now."""
+    return account_tokens.token_pair_issue(user=user)
 
 
 def auth_attempt_record(*, user: User | None, username: str, ip: str | None, channel: str) -> None:
@@ -245,13 +245,18 @@ def _refresh_claims(raw: str) -> dict:
 
 
 def auth_refresh(*, refresh: str, ip: str | None = None) -> dict[str, str]:
-    """Exchange a refresh token for a new ``{access, refresh}`` pair; the one given can never be used again.
+    """Exchange a refresh token for a new ``{access, refresh}`` pair of the same session; the one given can
+    never be used again.
 
-    Re-using a rotated (blacklisted) refresh token fails and is audited: it may have been stolen.
+    Re-using a rotated (blacklisted) refresh token means two parties hold the session (it may have been
+    stolen): the whole session ends, every refresh and access token of it, and it is audited. A session
+    older than ``JWT_SESSION_LIFETIME`` (counted from its sign-in, whatever the rotations) is refused.
     """
     claims = _refresh_claims(refresh)
     jti = claims.get(jwt_settings.JTI_CLAIM)
     user_id = claims.get(jwt_settings.USER_ID_CLAIM)
+    session_id = claims.get(account_tokens.SESSION_CLAIM)
+    auth_time = int(claims.get(account_tokens.AUTH_TIME_CLAIM) or claims.get("iat") or 0)
     with transaction.atomic():
         user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
         outstanding = OutstandingToken.objects.select_for_update(of=("self",)).filter(jti=jti).order_by().first()
@@ -265,13 +270,30 @@ def auth_refresh(*, refresh: str, ip: str | None = None) -> dict[str, str]:
             )
         if user is None or not user.is_active:
             raise AuthenticationFailed("No active account found for this token.")
+        if int(claims.get(account_tokens.GENERATION_CLAIM, 0) or 0) != user.token_generation:
+            raise AuthenticationFailed("This refresh token was revoked (the account changed); sign in again.")
+        if timezone.now() >= account_tokens.session_ends_at(auth_time):
+            hours = account_tokens.session_lifetime().total_seconds() / 3600
+            raise AuthenticationFailed(
+                f"This session is older than {hours:g} hours (JWT_SESSION_LIFETIME); sign in again."
+            )
         if not BlacklistedToken.objects.filter(token=outstanding).exists():
             BlacklistedToken.objects.create(token=outstanding)
-            return _token_pair(user)
+            return account_tokens.token_pair_issue(user=user, auth_time=auth_time, session_id=session_id)
+    if session_id:
+        revoked = account_tokens.session_revoke(user=user, session_id=session_id)
+    else:  # a token from before sessions were named: end all of the account's
+        revoked = user_tokens_revoke(user=user)
     audit_log_record(
-        actor=user, action="auth.refresh_reused", target=user, ip=ip, data={"jti": jti, "user_id": user_id}
+        actor=user,
+        action="auth.refresh_reused",
+        target=user,
+        ip=ip,
+        data={"jti": jti, "user_id": user_id, "session": session_id or "", "refresh_tokens_revoked": revoked},
     )
-    raise AuthenticationFailed("This refresh token was already used or revoked.")
+    raise AuthenticationFailed(
+        "This refresh token was already used or revoked; the session it belongs to has ended. Sign in again."
+    )
 
 
 @transaction.atomic

@@ -257,6 +257,9 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
     "ALGORITHM": "HS256",
 }
+# The longest a signed-in API session lasts, however often its refresh token is rotated: counted from the
+# sign-in (carried in the tokens), then the person signs in again (apps.accounts.tokens). Default: 7 days.
+JWT_SESSION_LIFETIME = timedelta(minutes=env.int("JWT_SESSION_MAX_MINUTES", default=7 * 24 * 60))
 
 # ---------------------------------------------------------------------------
 # CORS (closed unless origins are named)
