@@ -1,10 +1,11 @@
-"""Writes and business rules of accounts: registration, roles, activation, sign-in and tokens.
+"""Writes and business rules of accounts: registration, roles, activation, passwords, sign-in and tokens.
 
-Every change of roles or activation and every sign-in, failed sign-in and sign-out is written to the
-audit log (``apps.core.audit``). Tokens are simplejwt's with claims of our own (``apps.accounts.tokens``):
-refresh tokens rotate on every use (the used one is blacklisted), a replayed rotated token ends its whole
-session, no session outlives ``JWT_SESSION_LIFETIME`` from its sign-in, and deactivation ends every token
-and session of the account.
+Every change of roles, activation or password and every sign-in, failed sign-in and sign-out is written
+to the audit log (``apps.core.audit``). Only a superuser may change a superuser. Tokens are simplejwt's
+with claims of our own (``apps.accounts.tokens``): refresh tokens rotate on every use (the used one is
+blacklisted), a replayed rotated token ends its whole session, no session outlives
+``JWT_SESSION_LIFETIME`` from its sign-in, and a password change or deactivation ends every token and
+session of the account.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _ensure_an_admin_remains(*, user: User, admin_after: bool) -> None:
 
 def _ensure_may_manage(*, actor: User, user: User) -> None:
     if user.is_superuser and not getattr(actor, "is_superuser", False):
-        raise PermissionDenied("Only a superuser may change a superuser's roles or activation.")
+        raise PermissionDenied("Only a superuser may change a superuser's roles, activation or password.")
 
 
 def _roles_apply(*, user: User, roles: list[str]) -> None:
@@ -191,6 +192,36 @@ def user_reactivate(*, actor: User, user: User, ip: str | None = None) -> User:
 def user_tokens_revoke(*, user: User) -> int:
     """End every token and session of ``user``; how many of its refresh tokens were still usable."""
     return account_tokens.account_tokens_revoke(user=user)
+
+
+@transaction.atomic
+def user_password_set(*, actor: User, user: User, password: str, ip: str | None = None, channel: str = "api") -> User:
+    """Set ``user``'s password (it must pass the validators). Only a superuser may set a superuser's.
+    Every token and session of the account ends (the actor's own session is the caller's to keep)."""
+    _ensure_may_manage(actor=actor, user=user)
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationError(" ".join(exc.messages), field="password") from exc
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    user_password_changed(actor=actor, user=user, ip=ip, channel=channel)
+    return user
+
+
+@transaction.atomic
+def user_password_changed(*, actor: User, user: User, ip: str | None = None, channel: str = "api") -> int:
+    """After ``user``'s password changed (by ``user_password_set`` or the admin's password form): end every
+    token and session of the account and audit the change. Returns how many refresh tokens were usable."""
+    revoked = user_tokens_revoke(user=user)
+    audit_log_record(
+        actor=actor,
+        action="user.password_changed",
+        target=user,
+        ip=ip,
+        data={"username": user.username, "channel": channel, "refresh_tokens_revoked": revoked},
+    )
+    return revoked
 
 
 # ---------------------------------------------------------------------------
