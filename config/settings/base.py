@@ -462,6 +462,16 @@ MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-
 PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
 # Online prediction calls per user (its own limit, instead of RATELIMIT_API).
 RATELIMIT_PREDICT = env.str("RATELIMIT_PREDICT", default="6000/m")
+# Hard time limit of one batch prediction, in seconds (its soft limit, which fails it cleanly, is 5 minutes
+# earlier). A batch still running this long after it started (plus the grace) was killed by the limit or
+# lost its worker: the periodic check fails it.
+BATCH_PREDICTION_TIME_LIMIT = env.int("BATCH_PREDICTION_TIME_LIMIT", default=3600)
+BATCH_PREDICTION_REAP_GRACE = env.int("BATCH_PREDICTION_REAP_GRACE", default=300)
+CELERY_BEAT_SCHEDULE["registry-reap-stale-batches"] = {
+    "task": "apps.registry.tasks.reap_stale_batch_predictions",
+    "schedule": env.float("BATCH_PREDICTION_STALE_CHECK_INTERVAL", default=300.0),
+    "options": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE["registry-mlflow-sync-sweep"] = {
     "task": "apps.registry.tasks.sweep_mlflow_sync",
     "schedule": env.float("REGISTRY_MLFLOW_SWEEP_INTERVAL", default=300.0),
