@@ -24,6 +24,7 @@ urlpatterns = [
     path("health", core_views.health_live, name="health"),
     path("health/live", core_views.health_live, name="health-live"),
     path("health/ready", core_views.health_ready, name="health-ready"),
+    path("health/deep", core_views.health_deep, name="health-deep"),
     path("", include("django_prometheus.urls")),
     # The admin's sign-in with the rate limits and audit of every other sign-in (before the admin's URLs).
     path("admin/login/", admin_login, name="admin-login"),

@@ -357,7 +357,11 @@ MLFLOW_EXPERIMENT_PREFIX = env.str("MLFLOW_EXPERIMENT_PREFIX", default="maestro"
 # ---------------------------------------------------------------------------
 # Health checks
 # ---------------------------------------------------------------------------
+# Seconds each dependency check may take before it counts as down (readiness and the deep check).
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+# GET /health/deep (every dependency, latencies, errors) answers administrators' sessions and callers sending
+# "Authorization: Bearer <HEALTH_CHECK_TOKEN>" (monitoring); everyone else gets 404. Empty: sessions only.
+HEALTH_CHECK_TOKEN = env.str("HEALTH_CHECK_TOKEN", default="")
 
 # ---------------------------------------------------------------------------
 # Logging
