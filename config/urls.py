@@ -20,6 +20,10 @@ api_v1 = [
     path("", include("apps.explain.api.urls")),
 ]
 
+# Unknown paths under /api/ answer the API's JSON error shape; pages get the HTML page.
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_error"
+
 urlpatterns = [
     path("health", core_views.health_live, name="health"),
     path("health/live", core_views.health_live, name="health-live"),

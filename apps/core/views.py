@@ -1,4 +1,5 @@
-"""Operations endpoints: liveness, readiness (public) and the operators' deep check."""
+"""Operations endpoints (liveness, readiness, the operators' deep check) and the 404/500 handlers that answer
+JSON under /api/."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hmac
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -56,3 +58,17 @@ def health_deep(request):
     if not is_operator(request):
         raise Http404("Not found.")
     return _answer(run_checks(CHECKS), detailed=True)
+
+
+def not_found(request, exception=None):
+    """handler404: under /api/ the API's JSON shape (``{"detail": "Not found."}``), elsewhere the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: under /api/ a JSON answer (no page a client would have to parse), elsewhere the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error; it was logged."}, status=500)
+    return defaults.server_error(request)
