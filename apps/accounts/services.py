@@ -37,6 +37,12 @@ if TYPE_CHECKING:
     from apps.accounts.models import User
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
+# Self-service sign-up never says whether the user name or the email address has an account (anyone may
+# ask, so either answer would tell who is registered); it says what to do in both cases.
+REGISTRATION_REFUSED = (
+    "An account cannot be created with these details. Choose another user name and check the email "
+    "address; if you already have an account, sign in instead (an administrator can help if you cannot)."
+)
 BAD_REFRESH = "The refresh token is invalid or expired."
 
 
@@ -54,8 +60,20 @@ def _roles_validated(roles) -> list[str]:
     return sorted(set(roles))
 
 
+class _InUse(ValidationError):
+    """The user name or the email address belongs to an account already (``reason`` says which)."""
+
+    def __init__(self, message: str, *, field: str, reason: str):
+        super().__init__(message, field=field)
+        self.reason = reason
+
+
 def _user_validated(*, username: str, email: str, password: str) -> User:
-    """An unsaved user with a valid, unique name and email and a password that passes the validators."""
+    """An unsaved user with a valid, unique name and email and a password that passes the validators.
+
+    Problems of the request itself (format, password) come first; a name or address already in use
+    raises ``_InUse``, which self-service sign-up answers without saying which (``REGISTRATION_REFUSED``).
+    """
     username = User.normalize_username((username or "").strip())
     email = User.objects.normalize_email((email or "").strip())
     if not email:
@@ -64,16 +82,18 @@ def _user_validated(*, username: str, email: str, password: str) -> User:
         validate_email(email)
     except DjangoValidationError as exc:
         raise ValidationError("Enter a valid email address.", field="email") from exc
-    if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError(f"The user name '{username}' is taken.", field="username")
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError("An account with this email address exists already.", field="email")
     user = User(username=username, email=email)
-    user.full_clean(exclude=["password"])
+    user.full_clean(exclude=["password"], validate_unique=False)
     try:
         validate_password(password, user=user)
     except DjangoValidationError as exc:
         raise DjangoValidationError({"password": exc.messages}) from exc
+    name_taken = User.objects.filter(username__iexact=username).exists()
+    email_taken = User.objects.filter(email__iexact=email).exists()  # both asked, whatever the first says
+    if name_taken:
+        raise _InUse(f"The user name '{username}' is taken.", field="username", reason="user name in use")
+    if email_taken:
+        raise _InUse("An account with this email address exists already.", field="email", reason="email in use")
     user.set_password(password)
     return user
 
@@ -97,15 +117,27 @@ def _roles_apply(*, user: User, roles: list[str]) -> None:
         user.save(update_fields=["is_staff"])
 
 
-@transaction.atomic
 def user_register(*, username: str, email: str, password: str, ip: str | None = None) -> User:
-    """Self-service sign-up: the new account gets the ``viewer`` role until an administrator grants more."""
+    """Self-service sign-up (when ``ACCOUNTS_OPEN_REGISTRATION``): the new account gets the ``viewer`` role
+    until an administrator grants more. A name or address in use is refused without saying which (and
+    audited as ``user.register_refused``, so administrators see someone probing for accounts)."""
     if not settings.ACCOUNTS_OPEN_REGISTRATION:
         raise PermissionDenied("Registration is closed; ask an administrator for an account.")
-    user = _user_validated(username=username, email=email, password=password)
-    user.save()
-    _roles_apply(user=user, roles=[DEFAULT_ROLE])
-    audit_log_record(actor=user, action="user.registered", target=user, ip=ip, data={"roles": [DEFAULT_ROLE]})
+    try:
+        with transaction.atomic():
+            user = _user_validated(username=username, email=email, password=password)
+            user.save()
+            _roles_apply(user=user, roles=[DEFAULT_ROLE])
+            audit_log_record(actor=user, action="user.registered", target=user, ip=ip, data={"roles": [DEFAULT_ROLE]})
+    except _InUse as exc:
+        audit_log_record(
+            actor=None,
+            actor_username=username,
+            action="user.register_refused",
+            ip=ip,
+            data={"reason": exc.reason, "username": username},
+        )
+        raise ValidationError(REGISTRATION_REFUSED) from exc
     return user
 
 

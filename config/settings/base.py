@@ -531,7 +531,8 @@ CLIENT_IP_HEADER = env.str("DJANGO_CLIENT_IP_HEADER", default="REMOTE_ADDR")
 CLIENT_IP_TRUSTED_PROXIES = env.int("DJANGO_CLIENT_IP_TRUSTED_PROXIES", default=1)
 # Production sets this: a local-memory rate-limit cache is then a system-check error (see apps.core.checks).
 RATELIMIT_REQUIRE_SHARED_CACHE = False
-# Whether anyone may sign up through POST /api/v1/auth/register (new accounts are viewers).
+# Whether anyone may sign up through POST /api/v1/auth/register (new accounts are viewers). On in the embedded
+# default; production settings close it unless the operator opens it.
 ACCOUNTS_OPEN_REGISTRATION = env.bool("ACCOUNTS_OPEN_REGISTRATION", default=True)
 # manage.py check_secrets: whether S3 and Grafana secrets are required (production settings say yes).
 SECRETS_DEPLOYMENT = False
