@@ -460,8 +460,13 @@ MLFLOW_REGISTRY_URI = env.str("MLFLOW_REGISTRY_URI", default="") or MLFLOW_TRACK
 MLFLOW_REGISTRY_NAME_PREFIX = env.str("MLFLOW_REGISTRY_NAME_PREFIX", default=MLFLOW_EXPERIMENT_PREFIX)
 # Loaded predictors kept in memory per web/worker process (least recently used ones are dropped).
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=4)
-# Verified predictor archives are extracted here, one folder per archive SHA-256.
+# Verified predictor archives are extracted here, one folder per archive SHA-256, shared by the host's processes
+# and bounded: past this many folders or bytes, the least recently used ones not in use are removed (one used
+# within MODEL_CACHE_DIR_MIN_IDLE seconds counts as in use: another process may hold its predictor).
 MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache")))
+MODEL_CACHE_DIR_MAX_ENTRIES = env.int("MODEL_CACHE_DIR_MAX_ENTRIES", default=20)
+MODEL_CACHE_DIR_MAX_BYTES = env.int("MODEL_CACHE_DIR_MAX_BYTES", default=5 * 1024**3)
+MODEL_CACHE_DIR_MIN_IDLE = env.int("MODEL_CACHE_DIR_MIN_IDLE", default=900)
 # Rows one online prediction call may send; more go through batch predictions.
 PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
 # Online prediction calls per user (its own limit, instead of RATELIMIT_API).
