@@ -87,7 +87,9 @@ class RegisteredModelListView(RegistryView, generics.ListAPIView):
 
 class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
     serializer_class = s.RegisteredModelSerializer
-    queryset = RegisteredModel.objects.select_related("project", "production_version").prefetch_related("versions")
+
+    def get_queryset(self):
+        return selectors.registered_models_visible_to(user=self.request.user)
 
     @extend_schema(request=s.RegisteredModelUpdateSerializer, responses=s.RegisteredModelSerializer)
     def patch(self, request, pk: int):
@@ -206,7 +208,8 @@ class ModelVersionListView(ModelVersionView, generics.ListAPIView):
     filter_serializer_class = ModelVersionFilter
 
     def get_queryset(self):
-        return super().get_queryset().order_by("-created_at", "-id")
+        # The list shows no card or leaderboard (GET models/{id}/card does): do not read them for every row.
+        return super().get_queryset().defer("card", "leaderboard").order_by("-created_at", "-id")
 
 
 class ModelVersionDetailView(ModelVersionView, generics.RetrieveAPIView):
