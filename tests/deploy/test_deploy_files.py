@@ -305,13 +305,13 @@ def test_depends_on_waits_for_health_or_completion():
                 assert condition == "service_completed_successfully" and is_one_shot(target), (name, target)
 
 
-def test_maestro_processes_run_production_settings_from_env_file():
+def test_maestro_processes_run_production_settings_and_never_get_env_whole():
     for name in MAESTRO_SERVICES:
         service = services()[name]
         assert environment(service)["DJANGO_SETTINGS_MODULE"] == "config.settings.production", name
         env_files = service.get("env_file")
         env_files = [env_files] if isinstance(env_files, str) else env_files
-        assert ".env" in [item if isinstance(item, str) else item["path"] for item in env_files], name
+        assert env_files == [{"path": "maestro.env", "required": False}], name  # non-secret settings only
         assert environment(service)["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?"), name
 
 
@@ -1061,3 +1061,106 @@ def test_deployment_guide_covers_operations():
     ):
         assert needed in doc, f"docs/deployment.md does not cover {needed}"
     assert "docs/deployment.md" in (ROOT / "README.md").read_text()
+
+
+# ---------------------------------------------------------------------------
+# Secrets: each process gets only its own; the application is no database superuser
+# ---------------------------------------------------------------------------
+APP_SECRETS = {
+    "DJANGO_SECRET_KEY",
+    "MAESTRO_DB_PASSWORD",
+    "REDIS_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+}
+# Compose: the secrets (names generate_secrets writes) each service may receive.
+COMPOSE_SECRETS = {
+    "web": APP_SECRETS | {"HEALTH_CHECK_TOKEN"},
+    "worker-training": APP_SECRETS,
+    "worker-default": APP_SECRETS,
+    "beat": {"DJANGO_SECRET_KEY", "MAESTRO_DB_PASSWORD", "REDIS_PASSWORD"},
+    "migrate": {"DJANGO_SECRET_KEY", "MAESTRO_DB_PASSWORD"},
+    "postgres": {"POSTGRES_PASSWORD", "MAESTRO_DB_PASSWORD", "MLFLOW_DB_PASSWORD"},
+    "redis": {"REDIS_PASSWORD"},
+    "minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
+    "createbuckets": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "mlflow": {"MLFLOW_DB_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "celery-exporter": {"REDIS_PASSWORD"},
+    "grafana": {"GRAFANA_ADMIN_PASSWORD"},
+}
+# Kubernetes: the keys of the Secret each workload reads.
+K8S_SECRET_KEYS = {
+    "maestro-web": {
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "CACHE_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "HEALTH_CHECK_TOKEN",
+    },
+    "maestro-beat": {"DJANGO_SECRET_KEY", "DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"},
+    "maestro-migrate": {"DJANGO_SECRET_KEY", "DATABASE_URL"},
+    "maestro-mlflow": {"MLFLOW_BACKEND_STORE_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "maestro-celery-exporter": {"CELERY_BROKER_URL"},
+}
+K8S_SECRET_KEYS["maestro-worker-training"] = K8S_SECRET_KEYS["maestro-web"] - {"HEALTH_CHECK_TOKEN"}
+K8S_SECRET_KEYS["maestro-worker-default"] = K8S_SECRET_KEYS["maestro-worker-training"]
+
+
+def secrets_received(service: dict) -> set[str]:
+    """Names of generated secrets a compose service receives: interpolated into it, or all of .env by env_file."""
+    from apps.core.secrets_env import GENERATED
+
+    files = service.get("env_file") or []
+    files = [files] if isinstance(files, str) else files
+    if ".env" in [item if isinstance(item, str) else item["path"] for item in files]:
+        return set(GENERATED)
+    text = "\n".join(value for _, value in all_strings(service))
+    return {match.split(":")[0].split("?")[0].split("-")[0] for match in INTERPOLATION.findall(text)} & set(GENERATED)
+
+
+def test_compose_gives_each_service_only_its_own_secrets():
+    assert set(COMPOSE_SECRETS) | {"nginx", "prometheus"} == set(services())
+    for name, service in services().items():
+        extra = secrets_received(service) - COMPOSE_SECRETS.get(name, set())
+        assert not extra, f"{name} receives secrets it does not use: {sorted(extra)}"
+
+
+def test_the_application_connects_as_a_database_role_that_is_not_a_superuser():
+    postgres = environment(services()["postgres"])
+    assert postgres["POSTGRES_USER"] == "postgres", "the superuser is not the application's role"
+    for name in MAESTRO_SERVICES:
+        url = environment(services()[name])["DATABASE_URL"]
+        assert url.startswith("postgres://maestro:${MAESTRO_DB_PASSWORD:?") and url.endswith("@postgres:5432/maestro")
+    script = (DEPLOY / "postgres" / "initdb" / "00-maestro.sh").read_text()
+    assert re.search(r"CREATE ROLE maestro LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE", script)
+    assert "CREATE DATABASE maestro OWNER maestro" in script
+    assert (DEPLOY / "postgres" / "initdb" / "00-maestro.sh").stat().st_mode & 0o111
+    assert "docker-entrypoint-initdb.d" in " ".join(services()["postgres"]["volumes"])
+
+
+def secret_keys_read(pod: dict) -> set[str]:
+    keys = set()
+    for container in pod["containers"]:
+        assert not any("secretRef" in source for source in container.get("envFrom", [])), "a whole Secret"
+        for variable in container.get("env", []):
+            ref = variable.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                keys.add(ref["key"])
+    return keys
+
+
+def test_k8s_workloads_read_only_their_own_secret_keys():
+    pods = dict(pod_specs())
+    assert set(K8S_SECRET_KEYS) == set(pods)
+    for name, pod in pods.items():
+        assert secret_keys_read(pod) == K8S_SECRET_KEYS[name], name
+
+
+def test_the_k8s_secret_template_asks_for_a_role_that_is_not_a_superuser():
+    text = (K8S / "secret.template.yaml").read_text()
+    assert "NOSUPERUSER" in text and "postgres://maestro:" in text
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert "NOSUPERUSER" in guide
