@@ -21,7 +21,7 @@ import ipaddress
 
 from django.conf import settings
 
-FALLBACK_IP = "0.0.0.0"  # noqa: S104 - an address nobody has, never bound to
+FALLBACK_IP = "0.0.0.0"  # noqa: S104  # nosec B104  # an address nobody has, a rate-limit key, never bound to
 
 
 def valid_ip(value: str | None) -> str | None:

@@ -79,7 +79,7 @@ def check_mlflow() -> str | None:
     uri = settings.MLFLOW_TRACKING_URI
     parsed = urlparse(uri)
     if parsed.scheme in ("http", "https"):
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=settings.HEALTH_CHECK_TIMEOUT) as response:  # noqa: S310  # nosec B310 - the operator's own http(s) tracking URI
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=settings.HEALTH_CHECK_TIMEOUT) as response:  # noqa: S310  # nosec B310  # the operator's own http(s) tracking URI
             if response.status != 200:
                 return f"MLflow answered {response.status}"
         return None
