@@ -30,13 +30,15 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 # `pip install .` on pyproject.toml alone (empty packages, placeholder readme) so this heavy layer
-# is rebuilt only when the dependencies change, not on every code change. The project itself is
-# then removed again: its code runs from /app (PYTHONPATH), where templates/ and static/ live too.
-COPY pyproject.toml ./
+# is rebuilt only when the dependencies change, not on every code change. The versions are those of
+# requirements.lock (as constraints: the runtime dependencies only, none of the dev extra's tools).
+# The project itself is then removed again: its code runs from /app (PYTHONPATH), where templates/
+# and static/ live too.
+COPY pyproject.toml requirements.lock ./
 RUN mkdir config apps \
     && touch config/__init__.py apps/__init__.py README.md \
     && pip install --upgrade pip setuptools wheel \
-    && pip install . \
+    && pip install . --constraint requirements.lock \
     && pip uninstall --yes maestro-ml
 
 # ---------------------------------------------------------------------------

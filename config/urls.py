@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.accounts.web.views import admin_login
 from apps.core import views as core_views
 
 api_v1 = [
@@ -20,11 +21,18 @@ api_v1 = [
     path("", include("apps.governance.api.urls")),
 ]
 
+# Unknown paths under /api/ answer the API's JSON error shape; pages get the HTML page.
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_error"
+
 urlpatterns = [
     path("health", core_views.health_live, name="health"),
     path("health/live", core_views.health_live, name="health-live"),
     path("health/ready", core_views.health_ready, name="health-ready"),
+    path("health/deep", core_views.health_deep, name="health-deep"),
     path("", include("django_prometheus.urls")),
+    # The admin's sign-in with the rate limits and audit of every other sign-in (before the admin's URLs).
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api-v1"))),
     path("", include("apps.accounts.web.urls")),

@@ -1,13 +1,17 @@
-"""The user admin: roles instead of raw groups and permissions; role and activation changes go through
-the account services, so they obey the same rules and land in the audit log."""
+"""The user admin: roles instead of raw groups and permissions; role, activation and password changes go
+through the account services, so they obey the same rules (only a superuser changes a superuser) and
+land in the audit log."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 
 from apps.accounts import services
 from apps.accounts.models import RevokedAccessToken, User
@@ -103,6 +107,9 @@ class UserAdmin(DjangoUserAdmin):
         return has_capability(request.user, "users:manage")
 
     def has_change_permission(self, request, obj=None) -> bool:
+        """``users:manage``, and for a superuser's account (its form and its password form) a superuser."""
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
         return has_capability(request.user, "users:manage")
 
     def has_add_permission(self, request) -> bool:
@@ -127,6 +134,19 @@ class UserAdmin(DjangoUserAdmin):
             services.user_deactivate(actor=request.user, user=obj, ip=ip)
         elif not stored.is_active and wanted_active:
             services.user_reactivate(actor=request.user, user=obj, ip=ip)
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password form (it checks ``has_change_permission`` for this account); a password it set
+        ends every token and session of the account and is audited, in the same transaction."""
+        with transaction.atomic():
+            before = User.objects.filter(pk=unquote(id)).values_list("password", flat=True).first()
+            response = super().user_change_password(request, id, form_url)
+            user = User.objects.filter(pk=unquote(id)).first()
+            if request.method == "POST" and user is not None and before is not None and user.password != before:
+                services.user_password_changed(actor=request.user, user=user, ip=client_ip(request), channel="admin")
+                if user.pk == request.user.pk:  # one's own password: this session goes on
+                    update_session_auth_hash(request, user)
+        return response
 
     def save_related(self, request, form, formsets, change):
         # Groups and permissions are not on the form: roles were applied by save_model.

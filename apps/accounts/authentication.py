@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.settings import api_settings
 
-from apps.accounts.models import RevokedAccessToken
+from apps.accounts.tokens import access_token_revoked
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
@@ -15,14 +14,15 @@ class JWTAuthentication(authentication.JWTAuthentication):
     simplejwt already refuses a bad signature, an expiry in the past, ``alg: none`` and a refresh
     token presented as an access token. On top of that, a deactivated account's token fails at once
     (the account is re-read on every request) and an access token ended by ``auth/logout`` fails
-    until it would have expired anyway.
+    until it would have expired anyway, and so does every token of a session ended by a replayed refresh
+    token, or of an account whose password changed (``apps.accounts.tokens``).
     """
 
     def get_user(self, validated_token):
         user = super().get_user(validated_token)
         if not user.is_active:
             raise AuthenticationFailed("This account is deactivated.", code="user_inactive")
-        jti = validated_token.get(api_settings.JTI_CLAIM)
-        if jti and RevokedAccessToken.objects.filter(jti=jti).exists():
-            raise AuthenticationFailed("This token was revoked by signing out.", code="token_revoked")
+        problem = access_token_revoked(user=user, claims=validated_token)
+        if problem:
+            raise AuthenticationFailed(problem, code="token_revoked")
         return user

@@ -1,8 +1,11 @@
-"""Writes and business rules of accounts: registration, roles, activation, sign-in and tokens.
+"""Writes and business rules of accounts: registration, roles, activation, passwords, sign-in and tokens.
 
-Every change of roles or activation and every sign-in, failed sign-in and sign-out is written to
-the audit log (``apps.core.audit``). Tokens are simplejwt's: refresh tokens rotate on every use
-(the used one is blacklisted) and all of a user's refresh tokens are blacklisted on deactivation.
+Every change of roles, activation or password and every sign-in, failed sign-in and sign-out is written
+to the audit log (``apps.core.audit``). Only a superuser may change a superuser. Tokens are simplejwt's
+with claims of our own (``apps.accounts.tokens``): refresh tokens rotate on every use (the used one is
+blacklisted), a replayed rotated token ends its whole session, no session outlives
+``JWT_SESSION_LIFETIME`` from its sign-in, and a password change or deactivation ends every token and
+session of the account.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
+from apps.accounts import tokens as account_tokens
 from apps.accounts.models import RevokedAccessToken, User
 from apps.accounts.roles import DEFAULT_ROLE, Role
 from apps.accounts.selectors import active_admins
@@ -33,6 +37,12 @@ if TYPE_CHECKING:
     from apps.accounts.models import User
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
+# Self-service sign-up never says whether the user name or the email address has an account (anyone may
+# ask, so either answer would tell who is registered); it says what to do in both cases.
+REGISTRATION_REFUSED = (
+    "An account cannot be created with these details. Choose another user name and check the email "
+    "address; if you already have an account, sign in instead (an administrator can help if you cannot)."
+)
 BAD_REFRESH = "The refresh token is invalid or expired."
 
 
@@ -50,8 +60,20 @@ def _roles_validated(roles) -> list[str]:
     return sorted(set(roles))
 
 
+class _InUse(ValidationError):
+    """The user name or the email address belongs to an account already (``reason`` says which)."""
+
+    def __init__(self, message: str, *, field: str, reason: str):
+        super().__init__(message, field=field)
+        self.reason = reason
+
+
 def _user_validated(*, username: str, email: str, password: str) -> User:
-    """An unsaved user with a valid, unique name and email and a password that passes the validators."""
+    """An unsaved user with a valid, unique name and email and a password that passes the validators.
+
+    Problems of the request itself (format, password) come first; a name or address already in use
+    raises ``_InUse``, which self-service sign-up answers without saying which (``REGISTRATION_REFUSED``).
+    """
     username = User.normalize_username((username or "").strip())
     email = User.objects.normalize_email((email or "").strip())
     if not email:
@@ -60,16 +82,18 @@ def _user_validated(*, username: str, email: str, password: str) -> User:
         validate_email(email)
     except DjangoValidationError as exc:
         raise ValidationError("Enter a valid email address.", field="email") from exc
-    if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError(f"The user name '{username}' is taken.", field="username")
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError("An account with this email address exists already.", field="email")
     user = User(username=username, email=email)
-    user.full_clean(exclude=["password"])
+    user.full_clean(exclude=["password"], validate_unique=False)
     try:
         validate_password(password, user=user)
     except DjangoValidationError as exc:
         raise DjangoValidationError({"password": exc.messages}) from exc
+    name_taken = User.objects.filter(username__iexact=username).exists()
+    email_taken = User.objects.filter(email__iexact=email).exists()  # both asked, whatever the first says
+    if name_taken:
+        raise _InUse(f"The user name '{username}' is taken.", field="username", reason="user name in use")
+    if email_taken:
+        raise _InUse("An account with this email address exists already.", field="email", reason="email in use")
     user.set_password(password)
     return user
 
@@ -82,7 +106,7 @@ def _ensure_an_admin_remains(*, user: User, admin_after: bool) -> None:
 
 def _ensure_may_manage(*, actor: User, user: User) -> None:
     if user.is_superuser and not getattr(actor, "is_superuser", False):
-        raise PermissionDenied("Only a superuser may change a superuser's roles or activation.")
+        raise PermissionDenied("Only a superuser may change a superuser's roles, activation or password.")
 
 
 def _roles_apply(*, user: User, roles: list[str]) -> None:
@@ -93,15 +117,27 @@ def _roles_apply(*, user: User, roles: list[str]) -> None:
         user.save(update_fields=["is_staff"])
 
 
-@transaction.atomic
 def user_register(*, username: str, email: str, password: str, ip: str | None = None) -> User:
-    """Self-service sign-up: the new account gets the ``viewer`` role until an administrator grants more."""
+    """Self-service sign-up (when ``ACCOUNTS_OPEN_REGISTRATION``): the new account gets the ``viewer`` role
+    until an administrator grants more. A name or address in use is refused without saying which (and
+    audited as ``user.register_refused``, so administrators see someone probing for accounts)."""
     if not settings.ACCOUNTS_OPEN_REGISTRATION:
         raise PermissionDenied("Registration is closed; ask an administrator for an account.")
-    user = _user_validated(username=username, email=email, password=password)
-    user.save()
-    _roles_apply(user=user, roles=[DEFAULT_ROLE])
-    audit_log_record(actor=user, action="user.registered", target=user, ip=ip, data={"roles": [DEFAULT_ROLE]})
+    try:
+        with transaction.atomic():
+            user = _user_validated(username=username, email=email, password=password)
+            user.save()
+            _roles_apply(user=user, roles=[DEFAULT_ROLE])
+            audit_log_record(actor=user, action="user.registered", target=user, ip=ip, data={"roles": [DEFAULT_ROLE]})
+    except _InUse as exc:
+        audit_log_record(
+            actor=None,
+            actor_username=username,
+            action="user.register_refused",
+            ip=ip,
+            data={"reason": exc.reason, "username": username},
+        )
+        raise ValidationError(REGISTRATION_REFUSED) from exc
     return user
 
 
@@ -186,19 +222,46 @@ def user_reactivate(*, actor: User, user: User, ip: str | None = None) -> User:
 
 @transaction.atomic
 def user_tokens_revoke(*, user: User) -> int:
-    """Blacklist every unexpired refresh token of ``user``; how many were still usable."""
-    usable = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
-    tokens = list(usable)
-    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in tokens], ignore_conflicts=True)
-    return len(tokens)
+    """End every token and session of ``user``; how many of its refresh tokens were still usable."""
+    return account_tokens.account_tokens_revoke(user=user)
+
+
+@transaction.atomic
+def user_password_set(*, actor: User, user: User, password: str, ip: str | None = None, channel: str = "api") -> User:
+    """Set ``user``'s password (it must pass the validators). Only a superuser may set a superuser's.
+    Every token and session of the account ends (the actor's own session is the caller's to keep)."""
+    _ensure_may_manage(actor=actor, user=user)
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationError(" ".join(exc.messages), field="password") from exc
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    user_password_changed(actor=actor, user=user, ip=ip, channel=channel)
+    return user
+
+
+@transaction.atomic
+def user_password_changed(*, actor: User, user: User, ip: str | None = None, channel: str = "api") -> int:
+    """After ``user``'s password changed (by ``user_password_set`` or the admin's password form): end every
+    token and session of the account and audit the change. Returns how many refresh tokens were usable."""
+    revoked = user_tokens_revoke(user=user)
+    audit_log_record(
+        actor=actor,
+        action="user.password_changed",
+        target=user,
+        ip=ip,
+        data={"username": user.username, "channel": channel, "refresh_tokens_revoked": revoked},
+    )
+    return revoked
 
 
 # ---------------------------------------------------------------------------
 # Sign-in, tokens, sign-out
 # ---------------------------------------------------------------------------
 def _token_pair(user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+    """The tokens of a new sign-in: a new session, signed in now."""
+    return account_tokens.token_pair_issue(user=user)
 
 
 def auth_attempt_record(*, user: User | None, username: str, ip: str | None, channel: str) -> None:
@@ -245,13 +308,18 @@ def _refresh_claims(raw: str) -> dict:
 
 
 def auth_refresh(*, refresh: str, ip: str | None = None) -> dict[str, str]:
-    """Exchange a refresh token for a new ``{access, refresh}`` pair; the one given can never be used again.
+    """Exchange a refresh token for a new ``{access, refresh}`` pair of the same session; the one given can
+    never be used again.
 
-    Re-using a rotated (blacklisted) refresh token fails and is audited: it may have been stolen.
+    Re-using a rotated (blacklisted) refresh token means two parties hold the session (it may have been
+    stolen): the whole session ends, every refresh and access token of it, and it is audited. A session
+    older than ``JWT_SESSION_LIFETIME`` (counted from its sign-in, whatever the rotations) is refused.
     """
     claims = _refresh_claims(refresh)
     jti = claims.get(jwt_settings.JTI_CLAIM)
     user_id = claims.get(jwt_settings.USER_ID_CLAIM)
+    session_id = claims.get(account_tokens.SESSION_CLAIM)
+    auth_time = int(claims.get(account_tokens.AUTH_TIME_CLAIM) or claims.get("iat") or 0)
     with transaction.atomic():
         user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
         outstanding = OutstandingToken.objects.select_for_update(of=("self",)).filter(jti=jti).order_by().first()
@@ -265,13 +333,30 @@ def auth_refresh(*, refresh: str, ip: str | None = None) -> dict[str, str]:
             )
         if user is None or not user.is_active:
             raise AuthenticationFailed("No active account found for this token.")
+        if int(claims.get(account_tokens.GENERATION_CLAIM, 0) or 0) != user.token_generation:
+            raise AuthenticationFailed("This refresh token was revoked (the account changed); sign in again.")
+        if timezone.now() >= account_tokens.session_ends_at(auth_time):
+            hours = account_tokens.session_lifetime().total_seconds() / 3600
+            raise AuthenticationFailed(
+                f"This session is older than {hours:g} hours (JWT_SESSION_LIFETIME); sign in again."
+            )
         if not BlacklistedToken.objects.filter(token=outstanding).exists():
             BlacklistedToken.objects.create(token=outstanding)
-            return _token_pair(user)
+            return account_tokens.token_pair_issue(user=user, auth_time=auth_time, session_id=session_id)
+    if session_id:
+        revoked = account_tokens.session_revoke(user=user, session_id=session_id)
+    else:  # a token from before sessions were named: end all of the account's
+        revoked = user_tokens_revoke(user=user)
     audit_log_record(
-        actor=user, action="auth.refresh_reused", target=user, ip=ip, data={"jti": jti, "user_id": user_id}
+        actor=user,
+        action="auth.refresh_reused",
+        target=user,
+        ip=ip,
+        data={"jti": jti, "user_id": user_id, "session": session_id or "", "refresh_tokens_revoked": revoked},
     )
-    raise AuthenticationFailed("This refresh token was already used or revoked.")
+    raise AuthenticationFailed(
+        "This refresh token was already used or revoked; the session it belongs to has ended. Sign in again."
+    )
 
 
 @transaction.atomic

@@ -241,11 +241,11 @@ def training_job_run(*, job_id: int, worker: str = "") -> str:
         return "abandoned"
     except JobCancelled:
         run.discard(mlflow_status="KILLED")
-        _training_job_end_cancelled(job_id=job.pk)
+        _training_job_end_cancelled(job_id=job.pk, attempt=job.attempts)
         return JobStatus.CANCELLED
     except TrainingFailed as exc:
         run.discard()
-        training_job_fail(job_id=job.pk, message=exc.message)
+        training_job_fail(job_id=job.pk, message=exc.message, attempt=job.attempts)
         return JobStatus.FAILED
     except SoftTimeLimitExceeded:
         run.discard()
@@ -253,6 +253,7 @@ def training_job_run(*, job_id: int, worker: str = "") -> str:
             job_id=job.pk,
             message=f"The job hit its time limit ({job.time_budget} s budget plus "
             f"{settings.AUTOML_TIME_LIMIT_MARGIN} s margin) and was stopped; try a smaller budget.",
+            attempt=job.attempts,
         )
         return JobStatus.FAILED
     except Exception as exc:
@@ -262,6 +263,7 @@ def training_job_run(*, job_id: int, worker: str = "") -> str:
             job_id=job.pk,
             message=f"Training stopped on an unexpected error ({type(exc).__name__}: {exc}). "
             "Try again; if it happens again, report this message to your administrator.",
+            attempt=job.attempts,
         )
         return JobStatus.FAILED
     finally:
@@ -272,8 +274,8 @@ def training_job_run(*, job_id: int, worker: str = "") -> str:
 @transaction.atomic
 def _training_job_succeed(*, job_id: int, outcome) -> TrainingJob:
     job = TrainingJob.objects.select_for_update().get(pk=job_id)
-    if job.status != JobStatus.RUNNING:
-        raise JobAbandoned(job_id)
+    if job.status != JobStatus.RUNNING or (outcome.attempt is not None and job.attempts != outcome.attempt):
+        raise JobAbandoned(job_id)  # another attempt runs the job now: its results are not this one's
     if job.cancel_requested_at is not None:
         raise JobCancelled(job_id)
     result = outcome.result
@@ -314,9 +316,9 @@ def _announce_success(*, job_id: int) -> None:
 
 
 @transaction.atomic
-def _training_job_end_cancelled(*, job_id: int) -> TrainingJob | None:
+def _training_job_end_cancelled(*, job_id: int, attempt: int | None = None) -> TrainingJob | None:
     job = TrainingJob.objects.select_for_update().get(pk=job_id)
-    if job.status not in ACTIVE_STATES:
+    if job.status not in ACTIVE_STATES or (attempt is not None and job.attempts != attempt):
         return None
     job.finished_at = timezone.now()
     work_transition(
@@ -328,11 +330,14 @@ def _training_job_end_cancelled(*, job_id: int) -> TrainingJob | None:
     return job
 
 
-def training_job_fail(*, job_id: int, message: str) -> TrainingJob | None:
-    """End an active job as ``failed`` with ``message`` (what went wrong, what to do); None if it already ended."""
+def training_job_fail(*, job_id: int, message: str, attempt: int | None = None) -> TrainingJob | None:
+    """End an active job as ``failed`` with ``message`` (what went wrong, what to do); None if it already ended,
+    or if ``attempt`` (the worker's) is no longer the job's: a superseded attempt never fails the one running."""
     with transaction.atomic():
         job = TrainingJob.objects.select_for_update().get(pk=job_id)
-        if job.status not in ACTIVE_STATES:
+        if job.status not in ACTIVE_STATES or (attempt is not None and job.attempts != attempt):
+            if job.status in ACTIVE_STATES:
+                logger.warning("attempt %s of job %s ended, but attempt %s runs it now", attempt, job_id, job.attempts)
             return None
         job.error = message
         job.finished_at = timezone.now()

@@ -42,7 +42,8 @@ class JobCancelled(Exception):
 
 
 class JobAbandoned(Exception):
-    """The job is no longer running here (the stale-job check failed or requeued it); stop quietly."""
+    """The job is no longer running here (the stale-job check failed or requeued it, and another attempt may
+    have started): stop quietly and touch nothing of the job's."""
 
 
 @dataclass
@@ -306,22 +307,28 @@ class Outcome:
     artifact_name: str
     artifact_sha256: str
     artifact_size: int
+    attempt: int | None = None  # the job's attempt that produced it; only that attempt may store it
 
 
-def artifact_name(job_id: int) -> str:
-    return f"artifacts/jobs/{job_id}/predictor.tar.gz"
+def artifact_name(job_id: int, attempt: int) -> str:
+    """Where attempt ``attempt`` of job ``job_id`` stores its predictor: each attempt its own name, so two
+    attempts of a requeued job never overwrite or delete each other's archive."""
+    return f"artifacts/jobs/{job_id}/{attempt}/predictor.tar.gz"
 
 
 class JobRun:
     """One attempt at running a job on this worker: data, runner process, heartbeats, archive, MLflow.
 
-    Writes only the job's heartbeat, progress, current best and MLflow run id (never its status). Raises
-    JobCancelled when a cancel is asked for, JobAbandoned when the job stopped being ``running``,
-    TrainingFailed with a message for the user when it cannot succeed.
+    Writes only the job's heartbeat, progress, current best and MLflow run id (never its status), and only
+    while the job is still running *this* attempt (``job.attempts`` when it started here): the stale-job
+    check may have requeued the job and another worker started it again, and then every heartbeat and
+    every write of this attempt raises JobAbandoned instead. Raises JobCancelled when a cancel is asked
+    for, TrainingFailed with a message for the user when it cannot succeed.
     """
 
     def __init__(self, *, job, work_dir: Path):
         self.job = job
+        self.attempt = job.attempts
         self.work_dir = work_dir
         self.mlflow_run_id = ""
         self.stored_artifact = ""
@@ -333,22 +340,29 @@ class JobRun:
         """Record that the job is alive (and how far it is); stop if it was cancelled or taken away."""
         from django.utils import timezone
 
-        from apps.automl.choices import JobStatus
-        from apps.automl.models import TrainingJob
-
         if not force and time.monotonic() - self._last_beat < settings.AUTOML_HEARTBEAT_INTERVAL:
             return
         now = timezone.now()
         values: dict = {"heartbeat_at": now, "updated_at": now, "progress": round(min(max(progress, 0.0), 0.99), 4)}
         if current_best:
             values["current_best"] = current_best
-        alive = TrainingJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, cancel_requested_at__isnull=True)
+        alive = self._this_attempt().filter(cancel_requested_at__isnull=True)
         if not alive.update(**values):
-            state = TrainingJob.objects.filter(pk=self.job.pk).values("status").first()
-            if state is None or state["status"] != JobStatus.RUNNING:
-                raise JobAbandoned(self.job.pk)
+            self.check_still_running()
             raise JobCancelled(self.job.pk)
         self._last_beat = time.monotonic()
+
+    def _this_attempt(self):
+        """The job's row while it is running this attempt (empty once it is not)."""
+        from apps.automl.choices import JobStatus
+        from apps.automl.models import TrainingJob
+
+        return TrainingJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, attempts=self.attempt)
+
+    def check_still_running(self) -> None:
+        """JobAbandoned unless the job is still running this attempt: checked before every write."""
+        if not self._this_attempt().exists():
+            raise JobAbandoned(self.job.pk)
 
     def _tick(self, progress: float, best: dict) -> None:
         current = {}
@@ -411,8 +425,8 @@ class JobRun:
 
     def start_tracking(self) -> None:
         from apps.automl import tracking
-        from apps.automl.models import TrainingJob
 
+        self.check_still_running()
         try:
             self.mlflow_run_id = tracking.job_run_start(job=self.job)
         except Exception as exc:  # noqa: BLE001 - any tracking failure is reported to the user
@@ -420,7 +434,8 @@ class JobRun:
                 f"Could not record the job in MLflow at {settings.MLFLOW_TRACKING_URI} ({type(exc).__name__}: {exc}); "
                 "ask an administrator to check the tracking server."
             ) from exc
-        TrainingJob.objects.filter(pk=self.job.pk).update(mlflow_run_id=self.mlflow_run_id)
+        if not self._this_attempt().update(mlflow_run_id=self.mlflow_run_id):
+            raise JobAbandoned(self.job.pk)
 
     def store_archive(self) -> tuple[str, str, int]:
         from django.core.files import File
@@ -430,10 +445,11 @@ class JobRun:
 
         archive = self.work_dir / "predictor.tar.gz"
         sha256 = archive_directory(self.work_dir / runner.PREDICTOR_DIR, archive)
-        name = artifact_name(self.job.pk)
+        self.check_still_running()
+        # This attempt's own name: nothing of another attempt is overwritten or deleted. (If a file of this
+        # very attempt were there, the storage picks a free name rather than replace it.)
+        name = artifact_name(self.job.pk, self.attempt)
         try:
-            if default_storage.exists(name):
-                default_storage.delete(name)
             with open(archive, "rb") as handle:
                 stored = default_storage.save(name, File(handle, name=archive.name))
         except Exception as exc:  # noqa: BLE001 - storage errors of any backend
@@ -506,10 +522,12 @@ class JobRun:
             artifact_name=name,
             artifact_sha256=sha256,
             artifact_size=size,
+            attempt=self.attempt,
         )
 
     def discard(self, *, mlflow_status: str | None = None) -> None:
-        """Remove what an unfinished run stored; close its MLflow run with ``mlflow_status`` if given."""
+        """Remove what this unfinished attempt stored (only its own archive name, never another attempt's);
+        close its MLflow run with ``mlflow_status`` if given."""
         from django.core.files.storage import default_storage
 
         from apps.automl import tracking

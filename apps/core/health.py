@@ -1,26 +1,52 @@
-"""Readiness checks of the services Maestro ML depends on. Each returns None when fine, else why not."""
+"""Checks of the services Maestro ML depends on. Each returns None when fine, else why not.
+
+Two sets (``apps.core.views``): readiness (``/health/ready``, public, probed by load balancers and the
+kubelet) checks only what serving a request needs, the database, the cache (rate limits, sign-in
+lock-outs) and the broker (queuing work), so a web pod is not taken out of service because MLflow or
+S3 is down; the deep check (``/health/deep``, operators only) checks every dependency, storage and
+MLflow included, with latencies and the error of each one that is down.
+
+Every check runs with a time limit (``HEALTH_CHECK_TIMEOUT``, seconds): they run side by side in
+threads, and one that has not answered in time counts as down, so a probe always answers promptly.
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from urllib.parse import urlparse
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, connections
 from kombu import Connection
+
+logger = logging.getLogger("maestro.health")
 
 
 def check_database() -> str | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+    return None
+
+
+def check_cache() -> str | None:
+    key, value = f"maestro:health:{uuid.uuid4().hex}", uuid.uuid4().hex
+    cache.set(key, value, timeout=30)
+    try:
+        if cache.get(key) != value:
+            return "the cache returned another value than was stored"
+    finally:
+        cache.delete(key)
     return None
 
 
@@ -53,7 +79,7 @@ def check_mlflow() -> str | None:
     uri = settings.MLFLOW_TRACKING_URI
     parsed = urlparse(uri)
     if parsed.scheme in ("http", "https"):
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=settings.HEALTH_CHECK_TIMEOUT) as response:  # noqa: S310
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=settings.HEALTH_CHECK_TIMEOUT) as response:  # noqa: S310  # nosec B310  # the operator's own http(s) tracking URI
             if response.status != 200:
                 return f"MLflow answered {response.status}"
         return None
@@ -80,25 +106,50 @@ def check_mlflow() -> str | None:
     return f"unsupported MLflow tracking URI scheme {parsed.scheme!r}"
 
 
-CHECKS: dict[str, Callable[[], str | None]] = {
+# What serving needs (readiness), and everything (the operators' deep check).
+READINESS_CHECKS: dict[str, Callable[[], str | None]] = {
     "database": check_database,
+    "cache": check_cache,
     "broker": check_broker,
+}
+CHECKS: dict[str, Callable[[], str | None]] = {
+    **READINESS_CHECKS,
     "storage": check_storage,
     "mlflow": check_mlflow,
 }
 
 
-def run_checks() -> dict[str, dict]:
-    """Run every check; a check that raises is reported as down with the error's text."""
-    results: dict[str, dict] = {}
-    for name, check in CHECKS.items():
-        started = time.perf_counter()
+def _timed(check: Callable[[], str | None]) -> tuple[str | None, float]:
+    started = time.perf_counter()
+    try:
         try:
             problem = check()
         except Exception as exc:  # noqa: BLE001 - any failure means the dependency is down
             problem = f"{type(exc).__name__}: {exc}"
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-        results[name] = {"status": "down" if problem else "up", "latency_ms": elapsed_ms}
+        return problem, round((time.perf_counter() - started) * 1000, 1)
+    finally:
+        connections.close_all()  # this thread's database connections
+
+
+def run_checks(checks: dict[str, Callable[[], str | None]], *, timeout: float | None = None) -> dict[str, dict]:
+    """Run ``checks`` side by side, each within ``timeout`` seconds (default ``HEALTH_CHECK_TIMEOUT``):
+    ``{name: {"status": "up"|"down", "latency_ms": ..., "error": "..." (when down)}}``. The error text is
+    for operators: the readiness view leaves it out."""
+    timeout = settings.HEALTH_CHECK_TIMEOUT if timeout is None else timeout
+    pool = ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="health")
+    try:
+        futures = {name: pool.submit(_timed, check) for name, check in checks.items()}
+        wait(futures.values(), timeout=timeout)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a hung check does not hold the answer
+    results: dict[str, dict] = {}
+    for name, future in futures.items():
+        if future.done() and not future.cancelled():
+            problem, latency = future.result()
+        else:
+            problem, latency = f"no answer within {timeout:g} s (HEALTH_CHECK_TIMEOUT)", round(timeout * 1000, 1)
+        results[name] = {"status": "down" if problem else "up", "latency_ms": latency}
         if problem:
             results[name]["error"] = problem
+            logger.warning("health check %s is down: %s", name, problem)
     return results

@@ -52,8 +52,13 @@ GENERATED: dict[str, tuple[str, Callable[[], str], Callable[[str], str | None]]]
         secret_key_problem,
     ),
     "POSTGRES_PASSWORD": (
-        "Password of the PostgreSQL user maestro (DATABASE_URL=postgres://maestro:<this>@postgres:5432/maestro).",
+        "Password of PostgreSQL's superuser postgres, for operators (psql, pg_dump); no application uses it.",
         *_password("POSTGRES_PASSWORD"),
+    ),
+    "MAESTRO_DB_PASSWORD": (
+        "Password of the PostgreSQL role maestro Maestro ML connects as, no superuser "
+        "(DATABASE_URL=postgres://maestro:<this>@postgres:5432/maestro).",
+        *_password("MAESTRO_DB_PASSWORD"),
     ),
     "MLFLOW_DB_PASSWORD": (
         "Password of the PostgreSQL user of the MLflow tracking server.",
@@ -77,6 +82,10 @@ GENERATED: dict[str, tuple[str, Callable[[], str], Callable[[str], str | None]]]
         lambda value: password_problem("AWS_SECRET_ACCESS_KEY", value, min_length=30),
     ),
     "GRAFANA_ADMIN_PASSWORD": ("Password of Grafana's admin user.", *_password("GRAFANA_ADMIN_PASSWORD", 16)),
+    "HEALTH_CHECK_TOKEN": (
+        "What monitoring sends as 'Authorization: Bearer <this>' to GET /health/deep.",
+        *_password("HEALTH_CHECK_TOKEN", 32),
+    ),
 }
 
 
@@ -195,6 +204,8 @@ def check_secret_values(values: Mapping[str, str], *, deployment: bool) -> list[
         results.append(_check("POSTGRES_PASSWORD", values.get("POSTGRES_PASSWORD", "")))
     elif not uses_server_database:
         results.append(SecretCheck("database password", skipped="embedded SQLite needs none"))
+    if "MAESTRO_DB_PASSWORD" in values:
+        results.append(_check("MAESTRO_DB_PASSWORD", values["MAESTRO_DB_PASSWORD"]))
 
     storage = values.get("STORAGE_BACKEND", "").strip() or ("s3" if deployment else "local")
     for name, min_length in (("AWS_ACCESS_KEY_ID", 16), ("AWS_SECRET_ACCESS_KEY", 20)):
@@ -227,6 +238,8 @@ def check_secret_values(values: Mapping[str, str], *, deployment: bool) -> list[
     if not mlflow_checked:
         results.append(SecretCheck("MLflow credentials", skipped="MLflow is configured without credentials"))
 
+    if values.get("HEALTH_CHECK_TOKEN"):  # optional (empty: only administrators see /health/deep)
+        results.append(_check("HEALTH_CHECK_TOKEN", values["HEALTH_CHECK_TOKEN"], min_length=24))
     if "REDIS_PASSWORD" in values:
         results.append(_check("REDIS_PASSWORD", values["REDIS_PASSWORD"]))
     for name in ("CACHE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):

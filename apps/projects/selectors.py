@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.conf import settings
 from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 
@@ -67,15 +69,26 @@ def dataset_get_visible(*, user: User, dataset_id) -> Dataset:
 
 
 def dataset_dataframe(*, dataset: Dataset, nrows: int | None = None) -> pd.DataFrame:
-    """Read a stored dataset from storage into pandas. Raises FileNotFoundError when the file is gone."""
+    """Read a stored dataset from storage into pandas (only its first ``nrows`` rows when given: a Parquet
+    file is then read batch by batch from its first row group, not whole). Raises FileNotFoundError when
+    the file is gone."""
     storage = dataset.file.storage
     if not storage.exists(dataset.file.name):
         raise FileNotFoundError(f"The file of dataset '{dataset.name}' ({dataset.file.name}) is missing from storage.")
     with storage.open(dataset.file.name, "rb") as handle:
         if dataset.file_format == "parquet":
-            frame = pd.read_parquet(handle)
-            return frame.head(nrows) if nrows is not None else frame
+            if nrows is None:
+                return pd.read_parquet(handle)
+            return _parquet_head(handle, nrows)
         return pd.read_csv(handle, nrows=nrows, encoding="utf-8")
+
+
+def _parquet_head(handle, nrows: int) -> pd.DataFrame:
+    parquet = pq.ParquetFile(handle)
+    batches = parquet.iter_batches(batch_size=max(1, nrows), use_pandas_metadata=True)
+    first = next(batches, None)
+    table = pa.Table.from_batches([first]) if first is not None else parquet.schema_arrow.empty_table()
+    return table.slice(0, nrows).to_pandas()
 
 
 def preview_rows(requested: int | None) -> int:

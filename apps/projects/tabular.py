@@ -7,6 +7,14 @@ upload's peak memory and time well under a plain ``pandas.read_csv``. Every colu
 decided once, and the profile computed from the same arrays.
 
 Each problem a user can fix raises ``apps.core.exceptions.ValidationError`` with a message naming it.
+
+Small files can stand for huge tables (a Parquet file of a few kilobytes can decode to gigabytes; a CSV
+header of commas to millions of column names), so sizes are checked before anything expands:
+``DATASET_MAX_HEADER_BYTES`` bounds the CSV header line before it is split; a Parquet file's metadata
+(rows, columns, uncompressed size, and rows times the width of its fixed-width columns) is checked
+against ``DATASET_MAX_ROWS``, ``DATASET_MAX_COLUMNS`` and ``DATASET_MAX_TABLE_BYTES`` before any data is
+read, and it is then read row group by row group, its dictionary-encoded text sized before it is
+decoded. ``DATASET_MAX_ROWS`` holds for CSV too.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from django.conf import settings
 
 from apps.core.exceptions import ValidationError
 from apps.projects.uploads import CHUNK_SIZE, UploadInspection
@@ -149,11 +158,33 @@ def check_column_names(names: list[str], *, max_columns: int) -> None:
         )
 
 
+def _header_lines(handle, limit: int):
+    """The file's lines, until ``limit`` characters were read: then ValidationError (the header is too long)."""
+    used = 0
+    while True:
+        line = handle.readline(limit - used + 1)
+        if not line:
+            return
+        used += len(line)
+        if used > limit:
+            raise ValidationError(
+                f"The header row is longer than {limit:,} bytes (DATASET_MAX_HEADER_BYTES); "
+                "check that the file is comma-separated text with one header line.",
+                field="file",
+            )
+        yield line
+
+
 def read_csv_header(path: Path) -> list[str]:
-    """The first non-blank record of a UTF-8 CSV file, as written (a BOM is dropped)."""
+    """The first non-blank record of a UTF-8 CSV file, as written (a BOM is dropped).
+
+    At most ``DATASET_MAX_HEADER_BYTES`` are read for it, so a header of millions of commas is refused
+    by its length, not split into millions of names first.
+    """
+    limit = settings.DATASET_MAX_HEADER_BYTES
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            for record in csv.reader(handle):
+            for record in csv.reader(_header_lines(handle, limit)):
                 if record:
                     return record
     except csv.Error as exc:
@@ -226,13 +257,109 @@ def read_csv(path: Path, *, max_columns: int, odd_quotes: bool = False) -> pd.Da
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def read_parquet(path: Path, *, max_columns: int) -> pd.DataFrame:
-    """Read a Parquet file into an Arrow-backed DataFrame."""
+def check_row_count(n_rows: int) -> None:
+    limit = settings.DATASET_MAX_ROWS
+    if n_rows > limit:
+        raise ValidationError(
+            f"The file has {n_rows:,} rows; a dataset may have at most {limit:,} (DATASET_MAX_ROWS).", field="file"
+        )
+
+
+def _too_big(size: int, what: str) -> ValidationError:
+    limit = settings.DATASET_MAX_TABLE_BYTES
+    return ValidationError(
+        f"The file's data {what} {size:,} bytes once read; a dataset may take at most {limit:,} bytes "
+        "(DATASET_MAX_TABLE_BYTES).",
+        field="file",
+    )
+
+
+def _fixed_width_bytes(kind: pa.DataType) -> float:
+    """Bytes per row a column of ``kind`` takes in memory when that is fixed (0 for text)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.index_type
     try:
-        width = len(pq.read_schema(path).names)
-        if width > max_columns:
-            check_column_names([""] * width, max_columns=max_columns)
-        frame = pq.read_table(path).to_pandas(types_mapper=pd.ArrowDtype)
+        return kind.bit_width / 8
+    except ValueError:  # variable width: strings and binary
+        return 0
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or (pa.types.is_large_binary(kind))
+    )
+
+
+def _dictionary_encoded_text(metadata, schema: pa.Schema) -> list[str]:
+    """Text columns stored dictionary-encoded in some row group: a value stored once may stand for every row."""
+    text = {name for name in schema.names if _is_text(schema.field(name).type)}
+    found = set()
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            column = row_group.column(index)
+            if column.path_in_schema in text and any("DICTIONARY" in encoding for encoding in column.encodings):
+                found.add(column.path_in_schema)
+    return sorted(found)
+
+
+def _decoded_bytes(table: pa.Table) -> int:
+    """The memory ``table`` takes once its dictionary columns are decoded, computed without decoding them."""
+    total = 0
+    for column in table.columns:
+        if not pa.types.is_dictionary(column.type):
+            total += column.nbytes
+            continue
+        for chunk in column.chunks:
+            total += chunk.indices.nbytes + 8 * len(chunk)  # validity, offsets
+            if _is_text(chunk.dictionary.type):
+                lengths = pc.take(pc.binary_length(chunk.dictionary), chunk.indices)
+                total += pc.sum(lengths).as_py() or 0
+            else:
+                total += chunk.dictionary.nbytes
+    return total
+
+
+def read_parquet(path: Path, *, max_columns: int) -> pd.DataFrame:
+    """Read a Parquet file into an Arrow-backed DataFrame, refusing one too large before it is read."""
+    try:
+        with pq.ParquetFile(path) as parquet:
+            metadata = parquet.metadata
+        schema = metadata.schema.to_arrow_schema()
+    except (pa.ArrowException, OSError) as exc:
+        raise ValidationError(f"The Parquet file cannot be read: {exc}.", field="file") from exc
+    width = len(schema.names)
+    if width > max_columns:
+        check_column_names([""] * width, max_columns=max_columns)
+    nested = [field.name for field in schema if pa.types.is_nested(field.type)]
+    if nested:
+        raise ValidationError(
+            f"Column(s) {', '.join(repr(name) for name in nested)} hold lists, maps or records; the columns of a "
+            "dataset hold single values (numbers, text, dates, true/false).",
+            field="file",
+        )
+    check_row_count(metadata.num_rows)
+    limit = settings.DATASET_MAX_TABLE_BYTES
+    uncompressed = sum(metadata.row_group(group).total_byte_size for group in range(metadata.num_row_groups))
+    if uncompressed > limit:
+        raise _too_big(uncompressed, "holds")
+    fixed = int(metadata.num_rows * sum(_fixed_width_bytes(field.type) for field in schema))
+    if fixed > limit:
+        raise _too_big(fixed, "would take")
+    tables, decoded = [], 0
+    try:
+        with pq.ParquetFile(path, read_dictionary=_dictionary_encoded_text(metadata, schema)) as parquet:
+            for group in range(metadata.num_row_groups):
+                table = parquet.read_row_group(group)
+                decoded += _decoded_bytes(table)
+                if decoded > limit:
+                    raise _too_big(decoded, "would take at least")
+                tables.append(table.cast(schema))  # text read as dictionaries back to what the file declares
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        frame = table.to_pandas(types_mapper=pd.ArrowDtype)
     except (pa.ArrowException, OSError) as exc:
         raise ValidationError(f"The Parquet file cannot be read: {exc}.", field="file") from exc
     check_column_names([str(name) for name in frame.columns], max_columns=max_columns)
@@ -247,6 +374,7 @@ def read_table(path: Path, inspection: UploadInspection, *, max_columns: int) ->
         frame = read_parquet(path, max_columns=max_columns)
     else:
         frame = read_csv(path, max_columns=max_columns, odd_quotes=inspection.odd_quotes)
+        check_row_count(len(frame))
     if len(frame) == 0:
         raise ValidationError("The file has a header but no data rows.", field="file")
     return ParsedTable(frame=frame, file_format=file_format)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
@@ -140,10 +141,44 @@ def card_render_html(card: dict[str, Any], *, for_print: bool = False) -> str:
     return render_to_string("registry/card.html", {**card_template_context(card), "for_print": for_print})
 
 
+@cache
+def _url_fetcher_class():
+    """Defined on first use: importing WeasyPrint needs Pango, which only PDF rendering may require."""
+    from weasyprint.urls import URLFetcher
+
+    class CardURLFetcher(URLFetcher):
+        """WeasyPrint's fetcher for cards: every resource a card needs is in its HTML and CSS, so no URL is
+        ever fetched (http(s), file, ftp...: no request to internal services, no local file read into a
+        PDF); only ``data:`` URIs, which carry their bytes inline."""
+
+        def __init__(self) -> None:
+            super().__init__(allowed_protocols={"data"}, allow_redirects=False, fail_on_errors=False)
+
+        def fetch(self, url, headers=None):
+            if not str(url).lower().startswith("data:"):
+                raise ValueError(f"Model cards load nothing from outside ({str(url)[:100]} was not fetched).")
+            return super().fetch(url, headers)
+
+    return CardURLFetcher
+
+
+def __getattr__(name: str):
+    if name == "CardURLFetcher":  # WeasyPrint is imported only when a card is rendered as PDF
+        return _url_fetcher_class()
+    raise AttributeError(name)
+
+
+def pdf_url_fetcher():
+    """The fetcher every PDF made from a card (or a document that embeds one) renders with:
+    ``HTML(..., url_fetcher=pdf_url_fetcher())`` and the same for each ``CSS``."""
+    return _url_fetcher_class()()
+
+
 def card_render_pdf(card: dict[str, Any]) -> bytes:
-    """The same HTML, laid out on A4 pages by WeasyPrint."""
+    """The same HTML, laid out on A4 pages by WeasyPrint, fetching no URL (``CardURLFetcher``)."""
     from weasyprint import CSS, HTML
 
+    fetcher = pdf_url_fetcher()
     html = card_render_html(card, for_print=True)
-    stylesheet = CSS(string=render_to_string("registry/card_print.css"))
-    return HTML(string=html).write_pdf(stylesheets=[stylesheet])
+    stylesheet = CSS(string=render_to_string("registry/card_print.css"), url_fetcher=fetcher)
+    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=[stylesheet])

@@ -16,10 +16,23 @@ if TYPE_CHECKING:
     from apps.accounts.models import User
 
 
+# Columns of a version that lists (API and pages) never show: the card, the leaderboard and the feature list
+# can each be large, and a list holds every version of every model.
+VERSION_LIST_DEFERRED = ("card", "leaderboard", "features", "class_labels", "intended_use", "limitations")
+
+
+def version_summaries() -> QuerySet[ModelVersion]:
+    """Model versions as lists show them (``ModelVersionSummarySerializer``, the pages): heavy columns deferred."""
+    return ModelVersion.objects.defer(*VERSION_LIST_DEFERRED).order_by("-version")
+
+
 def registered_models_visible_to(*, user: User, project_id: int | None = None) -> QuerySet[RegisteredModel]:
-    """Registered models of the projects ``user`` may see (optionally of one project), with their versions."""
-    queryset = RegisteredModel.objects.select_related("project", "production_version").prefetch_related(
-        Prefetch("versions", queryset=ModelVersion.objects.order_by("-version"))
+    """Registered models of the projects ``user`` may see (optionally of one project), with their author and
+    their versions' summaries: a constant number of queries, whatever the number of models and versions."""
+    queryset = (
+        RegisteredModel.objects.select_related("project", "production_version", "created_by")
+        .defer(*(f"production_version__{field}" for field in VERSION_LIST_DEFERRED))
+        .prefetch_related(Prefetch("versions", queryset=version_summaries()))
     )
     if project_id is not None:
         queryset = queryset.filter(project_id=project_id)

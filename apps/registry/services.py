@@ -6,9 +6,13 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Max, ProtectedError, Q
@@ -18,7 +22,7 @@ from django.utils.text import slugify
 from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
 from apps.core.deletion import delete_refused
-from apps.core.exceptions import Conflict, NotFound, ValidationError
+from apps.core.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationError
 from apps.core.work import work_created, work_transition
 from apps.projects.choices import ProjectRole
 from apps.projects.csv_safety import frame_to_safe_csv
@@ -379,17 +383,30 @@ def batch_prediction_create(*, version: ModelVersion, dataset: Dataset, user: Us
             f"Dataset '{dataset.name}' lacks the features {', '.join(repr(name) for name in missing)}.",
             field="dataset_id",
         )
-    batch = BatchPrediction.objects.create(model_version=version, dataset=dataset, created_by=user)
+    batch = BatchPrediction.objects.create(
+        model_version=version, dataset=dataset, created_by=user, celery_task_id=str(uuid.uuid4())
+    )
     work_created(batch, by=user, message=f"Queued: predict {dataset.n_rows or 'all'} rows of '{dataset.name}'.")
-
-    def enqueue() -> None:
-        from apps.registry.tasks import run_batch_prediction
-
-        result = run_batch_prediction.delay(batch.pk)
-        BatchPrediction.objects.filter(pk=batch.pk).update(celery_task_id=result.id)
-
-    transaction.on_commit(enqueue)
+    _batch_prediction_send(batch)
     return batch
+
+
+def _batch_prediction_send(batch: BatchPrediction) -> None:
+    """Send the batch's task *before* its row commits, inside the same transaction: if the broker cannot be
+    reached the error rolls the row back (503, nothing left queued for ever), and a row is only ever
+    committed with its task sent. A worker may take the task before the commit: the task waits for the
+    row (``tasks.run_batch_prediction``). Sending after the commit instead (``on_commit``) would leave a
+    queued row behind whenever the broker is down or the process stops in between."""
+    from apps.registry.tasks import run_batch_prediction
+
+    try:
+        run_batch_prediction.apply_async(args=[batch.pk], task_id=batch.celery_task_id)
+    except Exception as exc:  # noqa: BLE001 - whatever the broker raises, the batch could not be queued
+        logger.error("Could not queue batch prediction %s: %s: %s", batch.pk, type(exc).__name__, exc)
+        raise ServiceUnavailable(
+            "The prediction queue is unavailable, so the batch was not queued (nothing was saved). "
+            "Try again in a few minutes; if it keeps happening, ask an administrator to check the broker."
+        ) from exc
 
 
 def _prediction_frame(version: ModelVersion, frame):
@@ -413,12 +430,16 @@ def _prediction_frame(version: ModelVersion, frame):
     return output
 
 
-def batch_prediction_run(*, batch_id: int) -> BatchPrediction | None:
+def batch_prediction_run(*, batch_id: int, task_id: str | None = None) -> BatchPrediction | None:
     """Make the predictions of a queued batch and store them as a CSV. Idempotent: an ended batch is
-    left alone, and a redelivered one (its worker was lost) is tried again until ``max_attempts``."""
+    left alone, and a redelivered one (its worker was lost) is tried again until ``max_attempts``. A task
+    whose id is not the one the batch was queued with (``task_id``) is not its task and does nothing."""
     with transaction.atomic():
         batch = BatchPrediction.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None or not batch.is_active:
+            return batch
+        if task_id and batch.celery_task_id and task_id != batch.celery_task_id:
+            logger.warning("Task %s is not the task of batch prediction %s; it was ignored", task_id, batch_id)
             return batch
         if batch.status == BatchStatus.RUNNING:
             work_transition(batch, batch.requeue, message="The worker running this batch was lost; it runs again.")
@@ -444,6 +465,9 @@ def batch_prediction_run(*, batch_id: int) -> BatchPrediction | None:
                 name = batch.result_file.storage.save(
                     f"batch_predictions/{batch.pk}/predictions-{batch.pk}.csv", File(handle)
                 )
+    except SoftTimeLimitExceeded:
+        logger.warning("Batch prediction %s hit its time limit", batch_id)
+        return _batch_prediction_end(batch_id=batch_id, succeeded=False, error=_time_limit_message())
     except Exception as exc:
         logger.exception("Batch prediction %s failed", batch_id)
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -467,3 +491,36 @@ def _batch_prediction_end(*, batch_id: int, succeeded: bool, **fields) -> BatchP
     else:
         work_transition(batch, batch.fail, message=batch.error)
     return batch
+
+
+def _time_limit_message() -> str:
+    return (
+        f"The batch ran past its time limit of {settings.BATCH_PREDICTION_TIME_LIMIT} s "
+        "(BATCH_PREDICTION_TIME_LIMIT) and was stopped; split the dataset into smaller ones and try again."
+    )
+
+
+def batch_predictions_reap_stale(*, now=None) -> list[int]:
+    """Fail running batches started longer ago than their hard time limit (plus a grace period): their
+    worker was killed by that limit, or lost without the broker delivering the task again, so no worker
+    will ever end them. Run periodically by celery beat; answers the ids it failed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.BATCH_PREDICTION_TIME_LIMIT + settings.BATCH_PREDICTION_REAP_GRACE)
+    failed = []
+    stale = BatchPrediction.objects.filter(status=BatchStatus.RUNNING, started_at__lt=cutoff)
+    for batch_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            batch = (
+                BatchPrediction.objects.select_for_update(skip_locked=True)
+                .filter(pk=batch_id, status=BatchStatus.RUNNING, started_at__lt=cutoff)
+                .first()
+            )
+            if batch is None:
+                continue
+            batch.error = _time_limit_message()
+            batch.finished_at = now
+            work_transition(batch, batch.fail, message=batch.error)
+            failed.append(batch.pk)
+    if failed:
+        logger.warning("Failed batch predictions %s: they ran past their time limit", failed)
+    return failed

@@ -5,6 +5,11 @@ A predictor is only ever unpickled after the archive in storage hashed to the SH
 the platform made it. Extraction goes through ``apps.core.archives.extract_archive_safely`` into a
 content-addressed folder under ``MODEL_CACHE_DIR``. Loaded predictors stay in memory (``persist()``)
 in an LRU of ``MODEL_CACHE_SIZE`` entries per process, so only the first call pays the load.
+
+``MODEL_CACHE_DIR`` is shared by the processes of a host and bounded (``MODEL_CACHE_DIR_MAX_ENTRIES``
+folders, ``MODEL_CACHE_DIR_MAX_BYTES``): after each extraction the least recently used folders are
+removed, except the one just extracted, those whose predictor this process holds, and those used within
+``MODEL_CACHE_DIR_MIN_IDLE`` seconds (another process may hold them; every use touches a folder's marker).
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import logging
 import math
 import os
 import shutil
+import sys
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -41,6 +48,7 @@ CLASSIFICATION = frozenset({"binary", "multiclass"})
 # Feature schema
 # ---------------------------------------------------------------------------
 NUMBER, BOOLEAN, DATETIME, STRING = "number", "boolean", "datetime", "string"
+MAX_FLOAT = sys.float_info.max
 
 
 def feature_kind(dtype: str) -> str:
@@ -65,6 +73,8 @@ def _type_error(value: Any, kind: str) -> str | None:
             return f"expects a number, got {type(value).__name__} {value!r}"
         if isinstance(value, float) and math.isinf(value):
             return "expects a finite number"
+        if isinstance(value, int) and abs(value) > MAX_FLOAT:  # JSON integers are unbounded; floats are not
+            return "expects a finite number (this integer is too large for a 64-bit float)"
         return None
     if kind == BOOLEAN:
         return None if isinstance(value, bool) else f"expects true or false, got {value!r}"
@@ -214,11 +224,76 @@ def extracted_predictor_dir(version: ModelVersion) -> Path:
         archive.unlink(missing_ok=True)
 
 
+def _touch(sha256: str) -> None:
+    """Record that this host uses the extracted folder of ``sha256`` now (its marker's mtime)."""
+    try:
+        os.utime(cache_root() / sha256 / VERIFIED_MARKER)
+    except OSError:
+        pass
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def model_cache_dir_prune(*, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Remove least recently used extracted folders until ``MODEL_CACHE_DIR`` holds at most
+    ``MODEL_CACHE_DIR_MAX_ENTRIES`` folders and ``MODEL_CACHE_DIR_MAX_BYTES``; never one named in ``keep``,
+    one whose predictor this process holds, or one used within ``MODEL_CACHE_DIR_MIN_IDLE`` seconds.
+    Leftovers of interrupted extractions that old go too. Answers the names removed."""
+    root = cache_root()
+    if not root.is_dir():
+        return []
+    now = time.time()
+    idle = settings.MODEL_CACHE_DIR_MIN_IDLE
+    entries = []
+    for folder in root.iterdir():
+        try:
+            if folder.name.startswith("."):  # a download or extraction in progress, or left by a crash
+                if now - folder.stat().st_mtime > max(idle, 3600):
+                    if folder.is_dir():
+                        shutil.rmtree(folder, ignore_errors=True)
+                    else:
+                        folder.unlink(missing_ok=True)
+                continue
+            if not folder.is_dir():
+                continue
+            marker = folder / VERIFIED_MARKER
+            used = marker.stat().st_mtime if marker.exists() else 0.0  # no marker: half-made, first to go
+        except OSError:
+            continue
+        entries.append((used, folder))
+    entries.sort(key=lambda entry: entry[0])
+    sizes = {folder: _folder_bytes(folder) for _, folder in entries}
+    count, total = len(entries), sum(sizes.values())
+    protected = set(keep) | predictor_cache.loaded_sha256s()
+    removed = []
+    for used, folder in entries:
+        if count <= settings.MODEL_CACHE_DIR_MAX_ENTRIES and total <= settings.MODEL_CACHE_DIR_MAX_BYTES:
+            break
+        if folder.name in protected or now - used < idle:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        count, total = count - 1, total - sizes[folder]
+        removed.append(folder.name)
+    if removed:
+        logger.info("Removed %s least recently used predictor folder(s) from %s", len(removed), root)
+    return removed
+
+
 def load_predictor(version: ModelVersion) -> TabularPredictor:
     """Load (and keep in memory) the verified predictor of ``version``."""
     from autogluon.tabular import TabularPredictor
 
     folder = extracted_predictor_dir(version)
+    _touch(version.artifact_sha256)
     try:
         predictor = TabularPredictor.load(str(folder), verbosity=0, check_packages=False)
         predictor.persist()
@@ -238,18 +313,37 @@ class _Entry:
 class PredictorCache:
     """A thread-safe LRU of loaded predictors keyed by (version id, archive SHA-256)."""
 
+    TOUCH_INTERVAL = 60.0  # seconds between two touches of a folder whose predictor keeps being used
+
     def __init__(self) -> None:
         self._entries: OrderedDict[tuple[int, str], Any] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple[int, str], threading.Lock] = {}
+        self._touched: dict[str, float] = {}
+
+    def _used(self, sha256: str) -> None:
+        """Tell other processes of the host (``model_cache_dir_prune``) that this folder is in use."""
+        now = time.monotonic()
+        if now - self._touched.get(sha256, 0.0) >= self.TOUCH_INTERVAL:
+            self._touched[sha256] = now
+            _touch(sha256)
+
+    def loaded_sha256s(self) -> set[str]:
+        with self._lock:
+            return {sha256 for _, sha256 in self._entries}
 
     def get(self, version: ModelVersion) -> TabularPredictor:
         key = (version.pk, version.artifact_sha256)
         with self._lock:
-            if key in self._entries:
+            hit = key in self._entries
+            if hit:
                 self._entries.move_to_end(key)
-                return self._entries[key]
-            loading = self._loading.setdefault(key, threading.Lock())
+                predictor = self._entries[key]
+            else:
+                loading = self._loading.setdefault(key, threading.Lock())
+        if hit:
+            self._used(key[1])
+            return predictor
         with loading:  # one load per key; other callers wait for it
             with self._lock:
                 if key in self._entries:
@@ -263,7 +357,11 @@ class PredictorCache:
                     evicted, _ = self._entries.popitem(last=False)
                     logger.info("Evicted model version id=%s from the predictor cache", evicted[0])
                 self._loading.pop(key, None)
-            return predictor
+        try:  # with the new predictor held, and the evicted ones no longer
+            model_cache_dir_prune(keep={key[1]})
+        except OSError:  # bounding the folder never stops a prediction
+            logger.warning("Could not prune %s", cache_root(), exc_info=True)
+        return predictor
 
     def evict(self, version_id: int) -> None:
         with self._lock:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from apps.registry.mlflow_sync import MlflowSyncFailed
 
 TRANSIENT_DB = (OperationalError, InterfaceError)
+logger = logging.getLogger("maestro.registry")
 
 
 @shared_task(
@@ -62,17 +66,36 @@ def delete_mlflow_model_version(mlflow_name: str, mlflow_version: str) -> None:
     mlflow_model_version_delete(mlflow_name=mlflow_name, mlflow_version=mlflow_version)
 
 
+# How many times the task looks again for a batch it cannot find: the request that queued it sends the
+# task just before its transaction commits (services._batch_prediction_send).
+BATCH_VISIBILITY_RETRIES = 5
+
+
 @shared_task(
+    bind=True,
     name="apps.registry.tasks.run_batch_prediction",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_DB,
-    max_retries=3,
-    soft_time_limit=3000,
-    time_limit=3600,
+    max_retries=BATCH_VISIBILITY_RETRIES,
+    soft_time_limit=max(60, settings.BATCH_PREDICTION_TIME_LIMIT - 300),
+    time_limit=settings.BATCH_PREDICTION_TIME_LIMIT,
 )
-def run_batch_prediction(batch_id: int) -> str | None:
-    from apps.registry.services import batch_prediction_run
+def run_batch_prediction(self, batch_id: int) -> str | None:
+    from apps.registry import services
 
-    batch = batch_prediction_run(batch_id=batch_id)
-    return batch.status if batch else None
+    batch = services.batch_prediction_run(batch_id=batch_id, task_id=self.request.id)
+    if batch is None:
+        if self.request.retries < BATCH_VISIBILITY_RETRIES:
+            raise self.retry(countdown=1 + 2 * self.request.retries)
+        logger.warning("Batch prediction %s does not exist (its request was rolled back); nothing to do", batch_id)
+        return None
+    return batch.status
+
+
+@shared_task(name="apps.registry.tasks.reap_stale_batch_predictions", acks_late=False)
+def reap_stale_batch_predictions() -> list[int]:
+    """Periodic (celery beat): fail batches still running past their hard time limit."""
+    from apps.registry.services import batch_predictions_reap_stale
+
+    return batch_predictions_reap_stale()

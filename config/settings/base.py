@@ -221,8 +221,21 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # JSON and form bodies are read at most up to a byte limit (413 past it): apps.core.api.parsers.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.api.parsers.BoundedJSONParser",
+        "apps.core.api.parsers.BoundedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.ApiRateThrottle"],
 }
+
+# Largest JSON (or form) body an API endpoint reads, in bytes: ordinary endpoints and sign-in, and the
+# prediction and explanation endpoints (their bodies carry rows). Larger bodies answer 413 unread.
+API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=1024 * 1024)
+API_JSON_MAX_BYTES_PREDICT = env.int("API_JSON_MAX_BYTES_PREDICT", default=10 * 1024 * 1024)
+# Deepest nesting of lists/objects a JSON body may have (a prediction row is 3 levels deep).
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
 
 SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -244,6 +257,9 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
     "ALGORITHM": "HS256",
 }
+# The longest a signed-in API session lasts, however often its refresh token is rotated: counted from the
+# sign-in (carried in the tokens), then the person signs in again (apps.accounts.tokens). Default: 7 days.
+JWT_SESSION_LIFETIME = timedelta(minutes=env.int("JWT_SESSION_MAX_MINUTES", default=7 * 24 * 60))
 
 # ---------------------------------------------------------------------------
 # CORS (closed unless origins are named)
@@ -341,7 +357,11 @@ MLFLOW_EXPERIMENT_PREFIX = env.str("MLFLOW_EXPERIMENT_PREFIX", default="maestro"
 # ---------------------------------------------------------------------------
 # Health checks
 # ---------------------------------------------------------------------------
+# Seconds each dependency check may take before it counts as down (readiness and the deep check).
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+# GET /health/deep (every dependency, latencies, errors) answers administrators' sessions and callers sending
+# "Authorization: Bearer <HEALTH_CHECK_TOKEN>" (monitoring); everyone else gets 404. Empty: sessions only.
+HEALTH_CHECK_TOKEN = env.str("HEALTH_CHECK_TOKEN", default="")
 
 # ---------------------------------------------------------------------------
 # Logging
@@ -371,6 +391,14 @@ LOGGING = {
 DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 # Most columns a dataset may have; wider files answer 400.
 DATASET_MAX_COLUMNS = env.int("DATASET_MAX_COLUMNS", default=1000)
+# Most rows a dataset may have (CSV and Parquet; Parquet is checked from its metadata before it is read).
+DATASET_MAX_ROWS = env.int("DATASET_MAX_ROWS", default=10_000_000)
+# Most memory a dataset's table may take once read (default 512 MiB, about what the largest CSV upload
+# takes parsed): a Parquet file's uncompressed size and fixed-width size are checked before it is read,
+# its decoded size while it is read, so a small compressed file cannot stand for a huge table.
+DATASET_MAX_TABLE_BYTES = env.int("DATASET_MAX_TABLE_BYTES", default=512 * 1024 * 1024)
+# Longest CSV header line, in bytes; checked before the header is split into column names.
+DATASET_MAX_HEADER_BYTES = env.int("DATASET_MAX_HEADER_BYTES", default=256 * 1024)
 # Rows GET datasets/{id}/preview returns by default and at most.
 DATASET_PREVIEW_DEFAULT_ROWS = env.int("DATASET_PREVIEW_DEFAULT_ROWS", default=20)
 DATASET_PREVIEW_MAX_ROWS = env.int("DATASET_PREVIEW_MAX_ROWS", default=500)
@@ -432,12 +460,27 @@ MLFLOW_REGISTRY_URI = env.str("MLFLOW_REGISTRY_URI", default="") or MLFLOW_TRACK
 MLFLOW_REGISTRY_NAME_PREFIX = env.str("MLFLOW_REGISTRY_NAME_PREFIX", default=MLFLOW_EXPERIMENT_PREFIX)
 # Loaded predictors kept in memory per web/worker process (least recently used ones are dropped).
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=4)
-# Verified predictor archives are extracted here, one folder per archive SHA-256.
+# Verified predictor archives are extracted here, one folder per archive SHA-256, shared by the host's processes
+# and bounded: past this many folders or bytes, the least recently used ones not in use are removed (one used
+# within MODEL_CACHE_DIR_MIN_IDLE seconds counts as in use: another process may hold its predictor).
 MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(DATA_DIR / "model-cache")))
+MODEL_CACHE_DIR_MAX_ENTRIES = env.int("MODEL_CACHE_DIR_MAX_ENTRIES", default=20)
+MODEL_CACHE_DIR_MAX_BYTES = env.int("MODEL_CACHE_DIR_MAX_BYTES", default=5 * 1024**3)
+MODEL_CACHE_DIR_MIN_IDLE = env.int("MODEL_CACHE_DIR_MIN_IDLE", default=900)
 # Rows one online prediction call may send; more go through batch predictions.
 PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=1000)
 # Online prediction calls per user (its own limit, instead of RATELIMIT_API).
 RATELIMIT_PREDICT = env.str("RATELIMIT_PREDICT", default="6000/m")
+# Hard time limit of one batch prediction, in seconds (its soft limit, which fails it cleanly, is 5 minutes
+# earlier). A batch still running this long after it started (plus the grace) was killed by the limit or
+# lost its worker: the periodic check fails it.
+BATCH_PREDICTION_TIME_LIMIT = env.int("BATCH_PREDICTION_TIME_LIMIT", default=3600)
+BATCH_PREDICTION_REAP_GRACE = env.int("BATCH_PREDICTION_REAP_GRACE", default=300)
+CELERY_BEAT_SCHEDULE["registry-reap-stale-batches"] = {
+    "task": "apps.registry.tasks.reap_stale_batch_predictions",
+    "schedule": env.float("BATCH_PREDICTION_STALE_CHECK_INTERVAL", default=300.0),
+    "options": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE["registry-mlflow-sync-sweep"] = {
     "task": "apps.registry.tasks.sweep_mlflow_sync",
     "schedule": env.float("REGISTRY_MLFLOW_SWEEP_INTERVAL", default=300.0),
@@ -533,11 +576,15 @@ RATELIMIT_API = env.str("RATELIMIT_API", default="100/m")  # API requests per us
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_IP_META_KEY = "apps.core.clientip.ratelimit_ip"
-# The request.META key holding the client's address: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a proxy that sets it.
+# The request.META key holding the client's address: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a proxy that sets it
+# (docker-compose.yml and deploy/k8s/configmap.yaml do). With HTTP_X_FORWARDED_FOR, the client is the entry
+# CLIENT_IP_TRUSTED_PROXIES from the right: the one the outermost of your proxies appended (apps.core.clientip).
 CLIENT_IP_HEADER = env.str("DJANGO_CLIENT_IP_HEADER", default="REMOTE_ADDR")
+CLIENT_IP_TRUSTED_PROXIES = env.int("DJANGO_CLIENT_IP_TRUSTED_PROXIES", default=1)
 # Production sets this: a local-memory rate-limit cache is then a system-check error (see apps.core.checks).
 RATELIMIT_REQUIRE_SHARED_CACHE = False
-# Whether anyone may sign up through POST /api/v1/auth/register (new accounts are viewers).
+# Whether anyone may sign up through POST /api/v1/auth/register (new accounts are viewers). On in the embedded
+# default; production settings close it unless the operator opens it.
 ACCOUNTS_OPEN_REGISTRATION = env.bool("ACCOUNTS_OPEN_REGISTRATION", default=True)
 # manage.py check_secrets: whether S3 and Grafana secrets are required (production settings say yes).
 SECRETS_DEPLOYMENT = False

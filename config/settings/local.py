@@ -3,9 +3,10 @@
 from .base import *  # noqa: F403
 from .base import env
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Debug pages only when asked for (DJANGO_DEBUG=true): they list every URL pattern and setting to anyone.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="maestro-local-development-key-never-use-in-production")
 
-# Serve static files straight from the app folders, no collectstatic needed.
+# Serve static files straight from the app folders through WhiteNoise, debug or not: no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -55,6 +55,11 @@ STORAGES = {
 }
 
 # ---------------------------------------------------------------------------
+# Accounts: self-service sign-up only when the operator opens it
+# ---------------------------------------------------------------------------
+ACCOUNTS_OPEN_REGISTRATION = env.bool("ACCOUNTS_OPEN_REGISTRATION", default=False)
+
+# ---------------------------------------------------------------------------
 # Transport security
 # ---------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -305,13 +305,13 @@ def test_depends_on_waits_for_health_or_completion():
                 assert condition == "service_completed_successfully" and is_one_shot(target), (name, target)
 
 
-def test_maestro_processes_run_production_settings_from_env_file():
+def test_maestro_processes_run_production_settings_and_never_get_env_whole():
     for name in MAESTRO_SERVICES:
         service = services()[name]
         assert environment(service)["DJANGO_SETTINGS_MODULE"] == "config.settings.production", name
         env_files = service.get("env_file")
         env_files = [env_files] if isinstance(env_files, str) else env_files
-        assert ".env" in [item if isinstance(item, str) else item["path"] for item in env_files], name
+        assert env_files == [{"path": "maestro.env", "required": False}], name  # non-secret settings only
         assert environment(service)["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?"), name
 
 
@@ -591,13 +591,129 @@ def test_nginx_sets_the_header_production_trusts_for_https():
     assert proxy_headers["X-Forwarded-For"] == "$remote_addr"
 
 
-def test_body_limits_fit_the_dataset_upload_limit():
-    limit = getattr(settings, "DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
-    nginx_limit = size_in_bytes(nginx_directives("client_max_body_size")[0])
-    ingress = next(d for d in k8s_of_kind("Ingress") if d["metadata"]["name"] == "maestro")
-    ingress_limit = size_in_bytes(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"])
-    for proxy_limit in (nginx_limit, ingress_limit):
-        assert limit < proxy_limit <= limit * 1.1, "the proxy must let the application judge the size"
+@cache
+def nginx_tree() -> tuple:
+    """The nginx config as nested ``(name, args, children)`` blocks (quotes kept, comments dropped)."""
+    text = "\n".join(line.split("#", 1)[0] for line in NGINX_CONF.read_text().splitlines())
+    tokens = re.findall(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[{};]|[^\s{};'"]+""", text)
+
+    def block(position: int) -> tuple[list, int]:
+        items, words = [], []
+        while position < len(tokens):
+            token = tokens[position]
+            position += 1
+            if token == ";":
+                items.append((words[0], tuple(words[1:]), ()))
+                words = []
+            elif token == "{":
+                children, position = block(position)
+                items.append((words[0], tuple(words[1:]), tuple(children)))
+                words = []
+            elif token == "}":
+                return items, position
+            else:
+                words.append(token)
+        return items, position
+
+    return tuple(block(0)[0])
+
+
+def https_server() -> tuple:
+    servers = [item for item in nginx_tree() if item[0] == "server"]
+    return next(s for s in servers if any(c[0] == "listen" and "443" in c[1][0] for c in s[2]))
+
+
+def directive(block: tuple, name: str) -> str | None:
+    return next((" ".join(child[1]) for child in block[2] if child[0] == name), None)
+
+
+def nginx_location_for(path: str) -> tuple:
+    """The location of the HTTPS server nginx would choose for ``path`` (exact, then regex, then longest prefix)."""
+    locations = [child for child in https_server()[2] if child[0] == "location" and not child[1][0].startswith("@")]
+    for location in locations:
+        if location[1][0] == "=" and location[1][1] == path:
+            return location
+    prefixes = [loc for loc in locations if loc[1][0] not in ("=", "~", "~*") and path.startswith(loc[1][-1])]
+    longest = max(prefixes, key=lambda loc: len(loc[1][-1]))
+    if longest[1][0] != "^~":
+        for location in locations:
+            if location[1][0] in ("~", "~*"):
+                flags = re.IGNORECASE if location[1][0] == "~*" else 0
+                if re.search(location[1][1].strip("\"'"), path, flags):
+                    return location
+    return longest
+
+
+def nginx_body_limit(path: str) -> int:
+    location = nginx_location_for(path)
+    return size_in_bytes(
+        directive(location, "client_max_body_size") or directive(https_server(), "client_max_body_size")
+    )
+
+
+def ingress_body_limit(path: str) -> int:
+    """The proxy-body-size of the Ingress path ingress-nginx routes ``path`` to (longest matching path first)."""
+    candidates = []
+    for ingress in k8s_of_kind("Ingress"):
+        annotations = ingress["metadata"].get("annotations", {})
+        regex = annotations.get("nginx.ingress.kubernetes.io/use-regex") == "true"
+        for rule in ingress["spec"]["rules"]:
+            for entry in rule["http"]["paths"]:
+                pattern = entry["path"]
+                if entry["pathType"] == "Exact":
+                    matches = path == pattern
+                elif regex:
+                    matches = re.match(pattern, path, re.IGNORECASE) is not None
+                else:
+                    matches = path.startswith(pattern)
+                if matches:
+                    candidates.append((len(pattern), annotations.get("nginx.ingress.kubernetes.io/proxy-body-size")))
+    assert candidates, f"no Ingress routes {path}"
+    return size_in_bytes(max(candidates)[1] or "1m")
+
+
+UPLOAD_PATHS = ("/api/v1/datasets", "/api/v1/datasets/", "/projects/7/upload")
+PREDICT_PATHS = (
+    "/api/v1/models/7/predict",
+    "/api/v1/models/7/predict/",
+    "/api/v1/registered-models/7/predict",
+    "/api/v1/explain/shap",
+    "/api/v1/explain/lime/",
+)
+SMALL_BODY_PATHS = (
+    "/api/v1/auth/login",
+    "/api/v1/auth/register",
+    "/api/v1/auth/refresh",
+    "/api/v1/projects",
+    "/api/v1/datasets/7",
+    "/api/v1/datasets/7/preview",
+    "/api/v1/models/7",
+    "/api/v1/models/7/batch-predictions",
+    "/api/v1/explain/7",
+    "/projects/7/uploads",
+    "/accounts/login/",
+    "/admin/login/",
+)
+
+
+@pytest.mark.parametrize("limit_of", [nginx_body_limit, ingress_body_limit], ids=["nginx", "ingress"])
+def test_body_limits_are_large_only_where_data_is_sent(limit_of):
+    dataset, predict = settings.DATASET_MAX_UPLOAD_BYTES, settings.API_JSON_MAX_BYTES_PREDICT
+    small = {path: limit_of(path) for path in SMALL_BODY_PATHS}
+    default = max(small.values())
+    assert set(small.values()) == {default}, small
+    # Above the application's own limits (it answers with its message), far below an upload's.
+    assert max(settings.API_JSON_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) < default <= 4 * 1024 * 1024
+    for path in UPLOAD_PATHS:
+        assert dataset < limit_of(path) <= dataset * 1.1, f"{path}: the proxy must let the application judge"
+    for path in PREDICT_PATHS:
+        assert predict < limit_of(path) <= predict * 1.2, path
+
+
+def test_nginx_locations_with_their_own_limit_pass_to_the_application():
+    for location in https_server()[2]:
+        if location[0] == "location" and directive(location, "client_max_body_size"):
+            assert directive(location, "proxy_pass") == "http://maestro_web", location[1]
 
 
 def test_nginx_serves_static_and_hides_metrics():
@@ -631,7 +747,10 @@ def test_nginx_configuration_is_accepted_by_nginx(tmp_path):
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  include {tmp_path}/site.conf;\n}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        f"  fastcgi_temp_path {tmp_path}/fastcgi;\n  uwsgi_temp_path {tmp_path}/uwsgi;\n"
+        f"  scgi_temp_path {tmp_path}/scgi;\n"
+        f"  include {tmp_path}/site.conf;\n}}\n"
     )
     result = subprocess.run(
         [nginx, "-t", "-q", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
@@ -942,3 +1061,106 @@ def test_deployment_guide_covers_operations():
     ):
         assert needed in doc, f"docs/deployment.md does not cover {needed}"
     assert "docs/deployment.md" in (ROOT / "README.md").read_text()
+
+
+# ---------------------------------------------------------------------------
+# Secrets: each process gets only its own; the application is no database superuser
+# ---------------------------------------------------------------------------
+APP_SECRETS = {
+    "DJANGO_SECRET_KEY",
+    "MAESTRO_DB_PASSWORD",
+    "REDIS_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+}
+# Compose: the secrets (names generate_secrets writes) each service may receive.
+COMPOSE_SECRETS = {
+    "web": APP_SECRETS | {"HEALTH_CHECK_TOKEN"},
+    "worker-training": APP_SECRETS,
+    "worker-default": APP_SECRETS,
+    "beat": {"DJANGO_SECRET_KEY", "MAESTRO_DB_PASSWORD", "REDIS_PASSWORD"},
+    "migrate": {"DJANGO_SECRET_KEY", "MAESTRO_DB_PASSWORD"},
+    "postgres": {"POSTGRES_PASSWORD", "MAESTRO_DB_PASSWORD", "MLFLOW_DB_PASSWORD"},
+    "redis": {"REDIS_PASSWORD"},
+    "minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
+    "createbuckets": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "mlflow": {"MLFLOW_DB_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "celery-exporter": {"REDIS_PASSWORD"},
+    "grafana": {"GRAFANA_ADMIN_PASSWORD"},
+}
+# Kubernetes: the keys of the Secret each workload reads.
+K8S_SECRET_KEYS = {
+    "maestro-web": {
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "CACHE_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "HEALTH_CHECK_TOKEN",
+    },
+    "maestro-beat": {"DJANGO_SECRET_KEY", "DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"},
+    "maestro-migrate": {"DJANGO_SECRET_KEY", "DATABASE_URL"},
+    "maestro-mlflow": {"MLFLOW_BACKEND_STORE_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "maestro-celery-exporter": {"CELERY_BROKER_URL"},
+}
+K8S_SECRET_KEYS["maestro-worker-training"] = K8S_SECRET_KEYS["maestro-web"] - {"HEALTH_CHECK_TOKEN"}
+K8S_SECRET_KEYS["maestro-worker-default"] = K8S_SECRET_KEYS["maestro-worker-training"]
+
+
+def secrets_received(service: dict) -> set[str]:
+    """Names of generated secrets a compose service receives: interpolated into it, or all of .env by env_file."""
+    from apps.core.secrets_env import GENERATED
+
+    files = service.get("env_file") or []
+    files = [files] if isinstance(files, str) else files
+    if ".env" in [item if isinstance(item, str) else item["path"] for item in files]:
+        return set(GENERATED)
+    text = "\n".join(value for _, value in all_strings(service))
+    return {match.split(":")[0].split("?")[0].split("-")[0] for match in INTERPOLATION.findall(text)} & set(GENERATED)
+
+
+def test_compose_gives_each_service_only_its_own_secrets():
+    assert set(COMPOSE_SECRETS) | {"nginx", "prometheus"} == set(services())
+    for name, service in services().items():
+        extra = secrets_received(service) - COMPOSE_SECRETS.get(name, set())
+        assert not extra, f"{name} receives secrets it does not use: {sorted(extra)}"
+
+
+def test_the_application_connects_as_a_database_role_that_is_not_a_superuser():
+    postgres = environment(services()["postgres"])
+    assert postgres["POSTGRES_USER"] == "postgres", "the superuser is not the application's role"
+    for name in MAESTRO_SERVICES:
+        url = environment(services()[name])["DATABASE_URL"]
+        assert url.startswith("postgres://maestro:${MAESTRO_DB_PASSWORD:?") and url.endswith("@postgres:5432/maestro")
+    script = (DEPLOY / "postgres" / "initdb" / "00-maestro.sh").read_text()
+    assert re.search(r"CREATE ROLE maestro LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE", script)
+    assert "CREATE DATABASE maestro OWNER maestro" in script
+    assert (DEPLOY / "postgres" / "initdb" / "00-maestro.sh").stat().st_mode & 0o111
+    assert "docker-entrypoint-initdb.d" in " ".join(services()["postgres"]["volumes"])
+
+
+def secret_keys_read(pod: dict) -> set[str]:
+    keys = set()
+    for container in pod["containers"]:
+        assert not any("secretRef" in source for source in container.get("envFrom", [])), "a whole Secret"
+        for variable in container.get("env", []):
+            ref = variable.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                keys.add(ref["key"])
+    return keys
+
+
+def test_k8s_workloads_read_only_their_own_secret_keys():
+    pods = dict(pod_specs())
+    assert set(K8S_SECRET_KEYS) == set(pods)
+    for name, pod in pods.items():
+        assert secret_keys_read(pod) == K8S_SECRET_KEYS[name], name
+
+
+def test_the_k8s_secret_template_asks_for_a_role_that_is_not_a_superuser():
+    text = (K8S / "secret.template.yaml").read_text()
+    assert "NOSUPERUSER" in text and "postgres://maestro:" in text
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert "NOSUPERUSER" in guide

@@ -241,3 +241,31 @@ def test_registered_model_predict_scoping(titanic, row):
     owner = client_for(titanic.registered_model.project.owner)
     assert owner.post("/api/v1/registered-models/999999/predict", body, format="json").status_code == 404
     assert owner.post(url, {"instances": "x"}, format="json").status_code == 409  # nothing deployed yet
+
+
+def test_integers_too_large_for_a_float_are_validation_errors():
+    from apps.core.exceptions import ValidationError
+    from apps.registry.serving import validate_instances
+
+    features = [{"name": "n", "dtype": "int"}, {"name": "x", "dtype": "float64"}]
+    for value in (10**400, -(10**309)):
+        with pytest.raises(ValidationError, match="'n' expects a finite number"):
+            validate_instances(features=features, instances=[{"n": value, "x": 1.0}])
+    frame = validate_instances(features=features, instances=[{"n": 10**300, "x": 2}])
+    assert frame["n"].tolist() == [1e300]
+
+
+def test_a_huge_integer_in_an_instance_is_400_not_500(titanic, row):
+    response = predict(client_for(titanic.registered_model.project.owner), titanic, [{**row, "Age": 10**400}])
+    assert response.status_code == 400
+    assert "'Age' expects a finite number" in response.json()["instances"][0]
+
+
+def test_prediction_takes_bodies_over_the_ordinary_limit(titanic, row, settings):
+    settings.API_JSON_MAX_BYTES = 500
+    settings.API_JSON_MAX_BYTES_PREDICT = 100_000
+    client = client_for(titanic.registered_model.project.owner)
+    assert predict(client, titanic, [row] * 50).status_code == 200
+    settings.API_JSON_MAX_BYTES_PREDICT = 1000
+    response = predict(client, titanic, [row] * 50)
+    assert response.status_code == 413 and "1,000 bytes" in response.json()["detail"]

@@ -8,6 +8,8 @@ NetBox's ``BaseViewSet.initial()`` is the model. A view declares:
   whose objects belong to no project (the caller's own account, user administration, sign-in).
 - optionally ``filter_serializer_class``: a :class:`FilterSerializer` that parses the query string;
   each validated field's ``source`` is the ORM lookup it filters on.
+- optionally ``json_max_bytes_setting``: the setting holding the largest body it reads
+  (``API_JSON_MAX_BYTES`` unless it carries rows: ``API_JSON_MAX_BYTES_PREDICT``; see ``parsers``).
 
 Forgetting ``project_field`` is an error at import time, and ``tests/core/test_url_coverage.py``
 fails for any ``/api/v1/`` view that does not inherit this base.
@@ -22,6 +24,7 @@ from django.db.models import QuerySet
 from rest_framework import generics, permissions, serializers
 
 from apps.core import scoping
+from apps.core.api.parsers import DEFAULT_LIMIT_SETTING
 from apps.core.exceptions import NotFound
 
 UNSCOPED = None
@@ -42,6 +45,7 @@ class ScopedAPIView(generics.GenericAPIView):
     permission_classes: ClassVar[list] = [IsActiveUser]
     project_field: ClassVar[Any] = _REQUIRED
     filter_serializer_class: ClassVar[type[serializers.Serializer] | None] = None
+    json_max_bytes_setting: ClassVar[str] = DEFAULT_LIMIT_SETTING
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

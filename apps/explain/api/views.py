@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from apps.core import scoping
 from apps.core.api.base import ScopedAPIView, parse_filters, validated
+from apps.core.api.parsers import PREDICT_LIMIT_SETTING
 from apps.core.exceptions import NotFound, ValidationError
 from apps.core.models import WorkStatus
 from apps.explain import selectors, services
@@ -58,6 +59,8 @@ class ExplainView(ScopedAPIView):
 class ExplainShapView(ExplainView):
     """``{model_id, explanation_type: global|local, instance_data}``: SHAP values, importances and plots."""
 
+    json_max_bytes_setting = PREDICT_LIMIT_SETTING  # instance_data carries rows, like a prediction
+
     @extend_schema(request=s.ShapRequestSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def post(self, request):
         data = validated(s.ShapRequestSerializer, request.data)
@@ -70,6 +73,8 @@ class ExplainShapView(ExplainView):
 
 class ExplainLimeView(ExplainView):
     """``{model_id, instance_data}``: LIME's feature weights for the (first) row, its prediction and plot."""
+
+    json_max_bytes_setting = PREDICT_LIMIT_SETTING
 
     @extend_schema(request=s.LimeRequestSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def post(self, request):

@@ -10,10 +10,11 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api.base import FilterSerializer, ProjectFilter, ScopedAPIView, parse_filters, validated
+from apps.core.api.parsers import BoundedFormParser
 from apps.core.exceptions import NotFound, ValidationError
 from apps.projects.api.serializers import (
     DatasetDetailSerializer,
@@ -161,7 +162,7 @@ class DatasetListCreateView(ScopedAPIView, generics.ListAPIView):
     filter_serializer_class = DatasetFilter
     queryset = Dataset.objects.select_related("project", "created_by")
     serializer_class = DatasetSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, BoundedFormParser]
 
     def initialize_request(self, request, *args, **kwargs):
         if request.method == "POST":

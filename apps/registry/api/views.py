@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from apps.automl.models import TrainingJob
 from apps.core.api.base import FilterSerializer, IdFilter, ProjectFilter, ScopedAPIView
+from apps.core.api.parsers import PREDICT_LIMIT_SETTING
 from apps.core.exceptions import Conflict, NotFound, ValidationError
 from apps.core.ratelimit import ApiRateThrottle
 from apps.projects.selectors import datasets_visible_to
@@ -86,7 +87,9 @@ class RegisteredModelListView(RegistryView, generics.ListAPIView):
 
 class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
     serializer_class = s.RegisteredModelSerializer
-    queryset = RegisteredModel.objects.select_related("project", "production_version").prefetch_related("versions")
+
+    def get_queryset(self):
+        return selectors.registered_models_visible_to(user=self.request.user)
 
     @extend_schema(request=s.RegisteredModelUpdateSerializer, responses=s.RegisteredModelSerializer)
     def patch(self, request, pk: int):
@@ -103,6 +106,7 @@ class RegisteredModelPredictView(RegistryView):
     """Served by the production version, read fresh on every call; scoped like ``ModelVersionPredictView``."""
 
     throttle_classes = [PredictRateThrottle]
+    json_max_bytes_setting = PREDICT_LIMIT_SETTING
     serializer_class = s.PredictSerializer
     queryset = RegisteredModel.objects.none()  # for the schema
 
@@ -204,7 +208,8 @@ class ModelVersionListView(ModelVersionView, generics.ListAPIView):
     filter_serializer_class = ModelVersionFilter
 
     def get_queryset(self):
-        return super().get_queryset().order_by("-created_at", "-id")
+        # The list shows no card or leaderboard (GET models/{id}/card does): do not read them for every row.
+        return super().get_queryset().defer("card", "leaderboard").order_by("-created_at", "-id")
 
 
 class ModelVersionDetailView(ModelVersionView, generics.RetrieveAPIView):
@@ -260,6 +265,7 @@ class ModelVersionPredictView(ModelVersionView):
     version's immutable serving fields come from the process' cache."""
 
     throttle_classes = [PredictRateThrottle]
+    json_max_bytes_setting = PREDICT_LIMIT_SETTING
     serializer_class = s.PredictSerializer
     queryset = ModelVersion.objects.none()  # for the schema; the object comes from get_object()
 

@@ -41,8 +41,9 @@ class Command(BaseCommand):
             "--loglevel", "INFO",
         ]  # fmt: skip
         base = f"http://{host}:{port}"
+        debug = "on (DJANGO_DEBUG)" if settings.DEBUG else "off (DJANGO_DEBUG=true turns debug pages on)"
         self.stdout.write(
-            "\nMaestro ML is starting:\n"
+            f"\nMaestro ML is starting, debug {debug}:\n"
             f"  pages      {base}/\n"
             f"  admin      {base}/admin/\n"
             f"  API docs   {base}/api/v1/docs/\n"
