@@ -18,8 +18,14 @@ def record_render_html(record: dict[str, Any], *, for_print: bool = False) -> st
 def record_render_pdf(record: dict[str, Any]) -> bytes:
     from weasyprint import CSS, HTML
 
+    from apps.registry.cards import pdf_url_fetcher
+
+    fetcher = pdf_url_fetcher()  # the card's deny-all fetcher: a record fetches no URL either
+
     stylesheets = [
-        CSS(string=render_to_string("registry/card_print.css")),
-        CSS(string=render_to_string("governance/record_print.css")),
+        CSS(string=render_to_string("registry/card_print.css"), url_fetcher=fetcher),
+        CSS(string=render_to_string("governance/record_print.css"), url_fetcher=fetcher),
     ]
-    return HTML(string=record_render_html(record, for_print=True)).write_pdf(stylesheets=stylesheets)
+    return HTML(string=record_render_html(record, for_print=True), url_fetcher=fetcher).write_pdf(
+        stylesheets=stylesheets
+    )

@@ -58,3 +58,13 @@ def test_the_fetcher_refuses_every_scheme_but_data():
         with pytest.raises(ValueError, match="load nothing"):
             fetcher.fetch(url)
     assert fetcher.fetch(PNG).read().startswith(b"\x89PNG")
+
+
+def test_an_approval_record_pdf_fetches_no_url_either(server, monkeypatch):
+    from apps.governance import record
+
+    html = f'<html><body><img src="{server}/tracker.png"><p>record</p></body></html>'
+    monkeypatch.setattr(record, "record_render_html", lambda data, for_print=False: html)
+    pdf = record.record_render_pdf({"model_card": {}})
+    assert pdf.startswith(b"%PDF")
+    assert Recorder.paths == []
