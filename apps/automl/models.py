@@ -88,8 +88,5 @@ class TrainingJobEvent(WorkEvent):
 
     job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="events")
 
-    class Meta(WorkEvent.Meta):
-        pass
-
     def __str__(self) -> str:
         return f"{self.job_id}: {self.from_state} → {self.to_state}"

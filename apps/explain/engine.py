@@ -212,7 +212,7 @@ def _remember(predictor: Any, verdict: bool) -> None:
     with _FAST_PATH_LOCK:
         try:
             _FAST_PATH_VERIFIED[predictor] = verdict
-        except TypeError:
+        except TypeError:  # a predictor that cannot be weakly referenced is simply verified again next time
             pass
 
 
@@ -761,6 +761,17 @@ def _additivity_error(base: np.ndarray, values: np.ndarray, outputs: np.ndarray)
     return float(np.max(np.abs(base + values.sum(axis=1) - outputs)))
 
 
+PROVENANCE = (
+    "explainer", "background_size", "max_evals", "seed", "fast_transform", "additivity_max_error", "stats",
+    "elapsed_seconds", "versions",
+)  # fmt: skip
+
+
+def _provenance(result: Any) -> dict[str, Any]:
+    """What produced a SHAP result (explainer, background, budget, seed, timings): both kinds report it."""
+    return {name: getattr(result, name) for name in PROVENANCE}
+
+
 @dataclass
 class GlobalShapResult:
     """Global SHAP explanation over a seeded sample of rows."""
@@ -822,16 +833,8 @@ class GlobalShapResult:
                 "encoded": self.encoded,
                 "categories": self.categories,
                 "background": self.background,
-                "explainer": self.explainer,
-                "background_size": self.background_size,
                 "sample_size": self.sample_size,
-                "max_evals": self.max_evals,
-                "seed": self.seed,
-                "fast_transform": self.fast_transform,
-                "additivity_max_error": self.additivity_max_error,
-                "stats": self.stats,
-                "elapsed_seconds": self.elapsed_seconds,
-                "versions": self.versions,
+                **_provenance(self),
             }
         )
 
@@ -993,15 +996,7 @@ class LocalShapResult:
                     for i, index in enumerate(self.rows.index)
                 ],
                 "base_value": self.base_value,
-                "explainer": self.explainer,
-                "background_size": self.background_size,
-                "max_evals": self.max_evals,
-                "seed": self.seed,
-                "fast_transform": self.fast_transform,
-                "additivity_max_error": self.additivity_max_error,
-                "stats": self.stats,
-                "elapsed_seconds": self.elapsed_seconds,
-                "versions": self.versions,
+                **_provenance(self),
             }
         )
 

@@ -52,8 +52,5 @@ class ExplanationEvent(WorkEvent):
 
     explanation = models.ForeignKey(Explanation, on_delete=models.CASCADE, related_name="events")
 
-    class Meta(WorkEvent.Meta):
-        pass
-
     def __str__(self) -> str:
         return f"explanation {self.explanation_id}: {self.from_state} → {self.to_state}"

@@ -169,13 +169,18 @@ def explanation_request(
     if existing is not None:
         metrics.explanation_cache_hits.labels(method=method).inc()
         return existing, False
-    explanation = _new(version, method, full_params, checked, row_index, input_sha256, key, user)
+    return _create_queued(_new(version, method, full_params, checked, row_index, input_sha256, key, user))
+
+
+def _create_queued(explanation: Explanation) -> tuple[Explanation, bool]:
+    """Store a new queued explanation with its first history row; ``(row, created)``. The same request
+    stored at the same moment by someone else hits the unique constraint, and theirs is answered."""
     try:
         with transaction.atomic():
             explanation.save()
-            work_created(explanation, by=user, message=f"Asked: {explanation.get_method_display()}.")
-    except IntegrityError:  # the same request at the same moment: theirs is ours
-        return _cached(version, key).get(), False
+            work_created(explanation, by=explanation.created_by, message=f"Asked: {explanation.get_method_display()}.")
+    except IntegrityError:
+        return _cached(explanation.model_version, explanation.cache_key).get(), False
     return explanation, True
 
 
@@ -209,12 +214,12 @@ def explanation_ask(
     if quick:
         explanation = _new(version, method, full_params, checked, row_index, input_sha256, key, user)
         return _explain_in_request(explanation, version), False
-    explanation, created = explanation_request(
-        user=user, version=version, method=method, params=params, rows=rows, row_index=row_index
+    explanation, created = _create_queued(
+        _new(version, method, full_params, checked, row_index, input_sha256, key, user)
     )
     if created:
         explanation_schedule(explanation=explanation)
-    return explanation, explanation.status == WorkStatus.SUCCEEDED and not created
+    return explanation, not created and explanation.status == WorkStatus.SUCCEEDED
 
 
 def _explain_in_request(explanation: Explanation, version: ModelVersion) -> Explanation:

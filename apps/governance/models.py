@@ -269,9 +269,6 @@ class CheckRunEvent(WorkEvent):
 
     run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="events")
 
-    class Meta(WorkEvent.Meta):
-        pass
-
 
 class Notification(TimeStampedModel):
     """An in-app notification of one user about an approval request; also emailed when the user has an address."""
@@ -350,9 +347,6 @@ class WebhookMessageEvent(WorkEvent):
     """Append-only history of a webhook message's state changes."""
 
     message = models.ForeignKey(WebhookMessage, on_delete=models.CASCADE, related_name="events")
-
-    class Meta(WorkEvent.Meta):
-        pass
 
 
 class WebhookDelivery(AppendOnlyModel):

@@ -134,8 +134,5 @@ class BatchPredictionEvent(WorkEvent):
 
     batch = models.ForeignKey(BatchPrediction, on_delete=models.CASCADE, related_name="events")
 
-    class Meta(WorkEvent.Meta):
-        pass
-
     def __str__(self) -> str:
         return f"batch {self.batch_id}: {self.from_state} → {self.to_state}"

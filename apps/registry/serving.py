@@ -228,7 +228,7 @@ def _touch(sha256: str) -> None:
     """Record that this host uses the extracted folder of ``sha256`` now (its marker's mtime)."""
     try:
         os.utime(cache_root() / sha256 / VERIFIED_MARKER)
-    except OSError:
+    except OSError:  # the folder was pruned meanwhile: the next load extracts it again
         pass
 
 
