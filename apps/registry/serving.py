@@ -24,6 +24,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,14 @@ def validate_instances(
 ) -> pd.DataFrame:
     """Check ``instances`` (a list of ``{feature: value}``) against the feature schema; answer a DataFrame
     with exactly the model's columns, in order. Raise ValidationError naming every problem found."""
+    check_instances(features=features, instances=instances, ignore_extra=ignore_extra, max_rows=max_rows)
+    return instances_frame(features=features, instances=instances)
+
+
+def check_instances(
+    *, features: list[dict[str, str]], instances: Any, ignore_extra: bool = False, max_rows: int | None = None
+) -> None:
+    """Raise ValidationError naming every problem of ``instances`` against the feature schema (nothing built)."""
     if not isinstance(instances, list) or not instances:
         raise ValidationError("'instances' must be a non-empty list of objects.", field="instances")
     limit = max_rows or settings.PREDICT_MAX_ROWS
@@ -137,6 +146,13 @@ def validate_instances(
             "; ".join(problems) + ".",
             field="instances",
         )
+
+
+def instances_frame(*, features: list[dict[str, str]], instances: list[dict[str, Any]]) -> pd.DataFrame:
+    """The model's input frame of already checked ``instances``: its columns, in order, built column by
+    column from numpy arrays (one pass, no per-row pandas work). Extra keys are ignored."""
+    names = [feature["name"] for feature in features]
+    kinds = {feature["name"]: feature_kind(feature.get("dtype", "")) for feature in features}
     columns: dict[str, Any] = {}
     for name in names:
         values = [row[name] for row in instances]
@@ -461,16 +477,30 @@ def predict_frame(*, version: ModelVersion, frame: pd.DataFrame) -> tuple[pd.Ser
     return predictor.predict(frame), None
 
 
-def model_version_predict(*, version: ModelVersion, instances: Any, ignore_extra: bool = False) -> Prediction:
-    """Validate ``instances`` against the version's features, then predict with its cached predictor."""
-    frame = validate_instances(features=version.features, instances=instances, ignore_extra=ignore_extra)
+def _predict_rows(version: ModelVersion, rows: list[dict[str, Any]]) -> tuple[list[Any], Any, list[Any]]:
+    """Predictions, probabilities (classification) and class labels of ``version`` for checked ``rows``."""
+    frame = instances_frame(features=version.features, instances=rows)
     predictions, proba = predict_frame(version=version, frame=frame)
     if proba is None:
-        return Prediction(
-            predictions=[_native(value) for value in predictions.tolist()], probabilities=None, class_labels=[]
-        )
-    return Prediction(
-        predictions=[_native(value) for value in predictions.tolist()],
-        probabilities=[[float(value) for value in row] for row in proba.to_numpy()],
-        class_labels=[_native(label) for label in proba.columns],
+        return [_native(value) for value in predictions.tolist()], None, []
+    return (
+        [_native(value) for value in predictions.tolist()],
+        proba.to_numpy(dtype="float64").tolist(),
+        [_native(label) for label in proba.columns],
     )
+
+
+def model_version_predict(*, version: ModelVersion, instances: Any, ignore_extra: bool = False) -> Prediction:
+    """Validate ``instances`` against the version's features, then predict with its cached predictor:
+    together with other requests' rows of the same version when batching is on (``apps.registry.batching``)."""
+    from apps.registry import batching
+
+    check_instances(features=version.features, instances=instances, ignore_extra=ignore_extra)
+    predictor_cache.get(version)  # a first load happens here, in this request, not inside a batch's time
+    predict_rows = partial(_predict_rows, version)
+    if batching.enabled() and len(instances) < settings.PREDICT_BATCH_MAX_ROWS:
+        key = (version.pk, version.artifact_sha256)
+        predictions, probabilities, class_labels = batching.predict_batched(key, instances, predict_rows)
+    else:
+        predictions, probabilities, class_labels = predict_rows(instances)
+    return Prediction(predictions=predictions, probabilities=probabilities, class_labels=class_labels)

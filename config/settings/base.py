@@ -217,7 +217,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "apps.core.api.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -588,3 +588,14 @@ RATELIMIT_REQUIRE_SHARED_CACHE = False
 ACCOUNTS_OPEN_REGISTRATION = env.bool("ACCOUNTS_OPEN_REGISTRATION", default=True)
 # manage.py check_secrets: whether S3 and Grafana secrets are required (production settings say yes).
 SECRETS_DEPLOYMENT = False
+
+# ---------------------------------------------------------------------------
+# Performance: adaptive batching of online predictions (apps.registry.batching)
+# ---------------------------------------------------------------------------
+# Concurrent prediction requests of one version in one web process (gunicorn threads) are answered by one
+# model call over at most PREDICT_BATCH_MAX_ROWS rows (0 turns batching off). Once requests were seen
+# together, a call waits up to PREDICT_BATCH_MAX_WAIT_MS for more rows; a request not answered within
+# PREDICT_BATCH_TIMEOUT seconds gets 503, and a call stuck that long no longer holds the version.
+PREDICT_BATCH_MAX_ROWS = env.int("PREDICT_BATCH_MAX_ROWS", default=32)
+PREDICT_BATCH_MAX_WAIT_MS = env.float("PREDICT_BATCH_MAX_WAIT_MS", default=2.0)
+PREDICT_BATCH_TIMEOUT = env.float("PREDICT_BATCH_TIMEOUT", default=30.0)

@@ -20,6 +20,7 @@ from apps.automl.choices import JobStatus
 from apps.automl.models import TrainingJob
 from apps.core.archives import archive_directory
 from apps.registry import hooks
+from apps.registry.batching import batchers
 from apps.registry.services import model_version_register_from_job
 from apps.registry.serving import predictor_cache, serving_versions
 from tests.conftest import EXAMPLES
@@ -135,9 +136,11 @@ def registry_settings(settings):
     settings.MLFLOW_REGISTRY_NAME_PREFIX = RUN_PREFIX
     predictor_cache.clear()
     serving_versions.clear()
+    batchers.clear()
     yield settings
     predictor_cache.clear()
     serving_versions.clear()
+    batchers.clear()
 
 
 @pytest.fixture

@@ -65,8 +65,26 @@ def _prediction_response(version: ModelVersion, data: dict) -> Response:
     if result.probabilities is not None:
         body["probabilities"] = result.probabilities
         body["class_labels"] = result.class_labels
-    # How long validation + the model took, so clients can tell model time from network and queueing.
-    return Response(body, headers={"Server-Timing": f"model;dur={model_ms:.2f}"})
+    response = Response(body)
+    response.model_ms = model_ms
+    return response
+
+
+class ServerTimingMixin:
+    """``Server-Timing: model;dur=…, platform;dur=…``: how long validation + the model took (batching's wait
+    included), and the rest of the view's time (authentication, scoping, rate limit, parsing, rendering), so
+    clients can tell the model's time from the platform's, and both from network and queueing."""
+
+    def dispatch(self, request, *args, **kwargs):
+        started = time.perf_counter()
+        response = super().dispatch(request, *args, **kwargs)
+        model_ms = getattr(response, "model_ms", None)
+        if model_ms is not None:
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+            total_ms = (time.perf_counter() - started) * 1000
+            response["Server-Timing"] = f"model;dur={model_ms:.2f}, platform;dur={max(0.0, total_ms - model_ms):.2f}"
+        return response
 
 
 # ---------------------------------------------------------------------------
@@ -102,7 +120,7 @@ class RegisteredModelDetailView(RegistryView, generics.RetrieveAPIView):
         return Response(s.RegisteredModelSerializer(self.get_queryset().get(pk=registered_model.pk)).data)
 
 
-class RegisteredModelPredictView(RegistryView):
+class RegisteredModelPredictView(ServerTimingMixin, RegistryView):
     """Served by the production version, read fresh on every call; scoped like ``ModelVersionPredictView``."""
 
     throttle_classes = [PredictRateThrottle]
@@ -259,7 +277,7 @@ class ModelVersionCardView(JSONOnlyNegotiationMixin, ModelVersionView):
         raise ValidationError(f"Unknown card format '{kind}'; use json, html or pdf.", field="format")
 
 
-class ModelVersionPredictView(ModelVersionView):
+class ModelVersionPredictView(ServerTimingMixin, ModelVersionView):
     """The hot path: one small query finds the version's project and archive hash, the base's
     ``check_project`` scopes it (same 404 rule as the mixin, whose guardian subquery costs milliseconds here), and the
     version's immutable serving fields come from the process' cache."""
