@@ -5,7 +5,21 @@ from __future__ import annotations
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
+from apps.accounts.roles import PLATFORM_ADMIN_ATTRIBUTE, platform_admin_annotation
 from apps.accounts.tokens import access_token_revoked
+
+
+class _UsersWithRole:
+    """The user model as simplejwt's ``get_user`` uses it (``.objects.get``, ``.DoesNotExist``), reading
+    whether the account is a platform admin in the same query (``apps.accounts.roles.is_platform_admin``)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.DoesNotExist = model.DoesNotExist
+
+    @property
+    def objects(self):
+        return self.model.objects.annotate(**{PLATFORM_ADMIN_ATTRIBUTE: platform_admin_annotation()})
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
@@ -17,6 +31,10 @@ class JWTAuthentication(authentication.JWTAuthentication):
     until it would have expired anyway, and so does every token of a session ended by a replayed refresh
     token, or of an account whose password changed (``apps.accounts.tokens``).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user_model = _UsersWithRole(self.user_model)
 
     def get_user(self, validated_token):
         user = super().get_user(validated_token)

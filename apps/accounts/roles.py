@@ -68,7 +68,25 @@ def is_platform_admin(user) -> bool:
     """Operators: superusers and members of the ``admin`` role see every project."""
     if not user or not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or user.groups.filter(name=Role.ADMIN).exists()
+    if user.is_superuser:
+        return True
+    known = getattr(user, PLATFORM_ADMIN_ATTRIBUTE, None)  # read with the account by the API's authentication
+    if known is not None:
+        return bool(known)
+    return user.groups.filter(name=Role.ADMIN).exists()
+
+
+# Set on a user object read for one request only (``apps.accounts.authentication``): whether the account
+# is in the admin role, read in the same query as the account, so permission checks ask no more.
+PLATFORM_ADMIN_ATTRIBUTE = "maestro_platform_admin"
+
+
+def platform_admin_annotation():
+    """``User.objects.annotate(**{PLATFORM_ADMIN_ATTRIBUTE: platform_admin_annotation()})``."""
+    from django.contrib.auth.models import Group
+    from django.db.models import Exists, OuterRef
+
+    return Exists(Group.objects.filter(name=Role.ADMIN, user=OuterRef("pk")))
 
 
 def role_groups_sync(group_model, permission_model) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
-from guardian.shortcuts import get_objects_for_user
 
 from apps.accounts.roles import has_capability, is_platform_admin
 from apps.core.exceptions import NotFound, PermissionDenied
@@ -34,9 +33,19 @@ def projects_visible_to(*, user: User) -> QuerySet[Project]:
     """Every project ``user`` may see: those they are a member of; all of them for platform admins."""
     if is_platform_admin(user):
         return Project.objects.all()
+    return Project.objects.filter(pk__in=_member_project_ids(user))
+
+
+def _member_project_ids(user: User) -> QuerySet:
+    """The ids of the projects ``user`` is a member of, as a subquery (no query of its own).
+
+    Memberships are the source of truth (the guardian object permissions mirror them, see
+    ``project_member_set``), so this is the same set guardian's ``get_objects_for_user(user,
+    "projects.view_project")`` answers, without the permission and content-type lookups it makes first.
+    """
     if not user or not user.is_authenticated or not user.is_active:
-        return Project.objects.none()
-    return get_objects_for_user(user, "projects.view_project", klass=Project, accept_global_perms=False)
+        return ProjectMembership.objects.none().values("project_id")
+    return ProjectMembership.objects.filter(user_id=user.pk).values("project_id")
 
 
 def project_role(*, user: User, project: Project) -> str | None:
@@ -76,7 +85,7 @@ def scope_to_visible_projects(queryset: QuerySet, *, user: User, project_field: 
     if is_platform_admin(user):
         return queryset
     lookup = f"{project_field}__in" if project_field else "pk__in"
-    return queryset.filter(**{lookup: projects_visible_to(user=user)})
+    return queryset.filter(**{lookup: _member_project_ids(user)})
 
 
 def user_may(user: User, project: Project, *, minimum: str = ProjectRole.VIEWER, capability: str | None = None) -> bool:

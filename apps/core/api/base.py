@@ -66,6 +66,7 @@ class ScopedAPIView(generics.GenericAPIView):
         super().initial(request, *args, **kwargs)
         if self.is_scoped and isinstance(getattr(self, "queryset", None), QuerySet):
             self.queryset = self.restrict(self.queryset)
+            self._queryset_restricted = True
 
     def restrict(self, queryset: QuerySet) -> QuerySet:
         """``queryset`` narrowed to the requesting user's projects (unchanged for unscoped views)."""
@@ -79,8 +80,12 @@ class ScopedAPIView(generics.GenericAPIView):
         scoping.check_visible(user=self.request.user, project_id=project_id, project_name=project_name)
 
     def get_queryset(self) -> QuerySet:
-        # initial() already narrowed ``self.queryset``; views that build their own queryset get the same.
-        return self.restrict(super().get_queryset())
+        # initial() already narrowed ``self.queryset`` (narrowing it twice would filter on the rule twice);
+        # a queryset not narrowed yet (no ``queryset`` attribute, or a call before initial) is narrowed here.
+        queryset = super().get_queryset()
+        if getattr(self, "_queryset_restricted", False):
+            return queryset
+        return self.restrict(queryset)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
