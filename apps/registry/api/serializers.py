@@ -4,6 +4,13 @@ from rest_framework import serializers
 from apps.registry.choices import BatchStatus
 from apps.registry.models import BatchPrediction, Deployment, ModelVersion, RegisteredModel
 
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value) -> str | None:
+    """A datetime exactly as DRF's ``DateTimeField`` prints it (ISO 8601, ``Z`` for UTC)."""
+    return _DATETIME.to_representation(value) if value is not None else None
+
 
 class ModelVersionSummarySerializer(serializers.ModelSerializer):
     sha256 = serializers.CharField(source="artifact_sha256")
@@ -11,6 +18,20 @@ class ModelVersionSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["id", "version", "status", "task_type", "metrics", "sha256", "mlflow_sync_status", "created_at"]
+
+    def to_representation(self, version: ModelVersion) -> dict:
+        # The declared fields' output, built directly: lists print this for every version of every model, and
+        # DRF's walk over bound fields cost more than the query (tests/registry/test_list_queries.py pins both).
+        return {
+            "id": version.pk,
+            "version": version.version,
+            "status": version.status,
+            "task_type": version.task_type,
+            "metrics": version.metrics,
+            "sha256": version.artifact_sha256,
+            "mlflow_sync_status": version.mlflow_sync_status,
+            "created_at": _datetime(version.created_at),
+        }
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -100,6 +121,27 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     def get_production_version_number(self, registered_model: RegisteredModel) -> int | None:
         production = registered_model.production_version
         return production.version if production else None
+
+    def to_representation(self, registered_model: RegisteredModel) -> dict:
+        # The declared fields' output, built directly (see ModelVersionSummarySerializer.to_representation).
+        summary = ModelVersionSummarySerializer()
+        return {
+            "id": registered_model.pk,
+            "name": registered_model.name,
+            "project": registered_model.project_id,
+            "description": registered_model.description,
+            "tags": registered_model.tags,
+            "versions": [summary.to_representation(version) for version in registered_model.versions.all()],
+            "production_version": registered_model.production_version_id,
+            "production_version_number": self.get_production_version_number(registered_model),
+            "mlflow_name": registered_model.mlflow_name,
+            "mlflow_sync_status": registered_model.mlflow_sync_status,
+            "mlflow_sync_error": registered_model.mlflow_sync_error,
+            "mlflow_synced_at": _datetime(registered_model.mlflow_synced_at),
+            "created_by": registered_model.created_by.username if registered_model.created_by_id else None,
+            "created_at": _datetime(registered_model.created_at),
+            "updated_at": _datetime(registered_model.updated_at),
+        }
 
 
 class RegisteredModelUpdateSerializer(serializers.Serializer):
