@@ -26,6 +26,17 @@ class TrainingJobFilter(FilterSerializer):
     project = ProjectFilter(source="project_id")
 
 
+# What a job's status (TrainingJobSerializer) never prints: its results (GET .../results prints them) and the
+# related rows' own columns. Polling clients ask for the status every few seconds; a leaderboard, a feature
+# list and the dataset's column profile were read and decoded on every poll.
+JOB_STATUS_DEFERRED = ("leaderboard", "metrics", "features", "class_labels", "split", "timings", "hyperparameters")
+
+
+def job_status_only(queryset):
+    """``queryset`` of jobs reading only what their status shows (the author's name, not the project or dataset)."""
+    return queryset.select_related(None).select_related("created_by").defer(*JOB_STATUS_DEFERRED)
+
+
 class TrainingJobScopedView(ScopedAPIView):
     """Jobs of the projects the user can see; any other job is simply not found."""
 
@@ -42,6 +53,9 @@ class TrainingJobListCreateView(TrainingJobScopedView, generics.ListAPIView):
     """List jobs (``?project=``) or start one."""
 
     filter_serializer_class = TrainingJobFilter
+
+    def get_queryset(self):
+        return job_status_only(super().get_queryset())
 
     @extend_schema(parameters=[OpenApiParameter("project", OpenApiTypes.INT, description="Only this project's jobs")])
     def get(self, request, *args, **kwargs):
@@ -67,6 +81,9 @@ class TrainingJobListCreateView(TrainingJobScopedView, generics.ListAPIView):
 
 class TrainingJobDetailView(TrainingJobScopedView, generics.RetrieveAPIView):
     """A job's status, progress and best model so far."""
+
+    def get_queryset(self):
+        return job_status_only(super().get_queryset())
 
 
 class TrainingJobResultsView(TrainingJobScopedView):

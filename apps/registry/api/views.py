@@ -210,6 +210,13 @@ class ModelVersionView(ScopedAPIView):
     )
 
 
+def serialized_only(queryset):
+    """Versions reading what ``ModelVersionSerializer`` prints: no card or leaderboard (GET models/{id}/card
+    shows them) and, of the related rows, the registered model and the author only (the dataset, the job with
+    its own leaderboard and the project were joined and read on every GET models/{id} and printed nowhere)."""
+    return queryset.select_related(None).select_related("registered_model", "created_by").defer("card", "leaderboard")
+
+
 class ModelVersionFilter(FilterSerializer):
     project = ProjectFilter(source="registered_model__project_id")
     registered_model = IdFilter(source="registered_model_id")
@@ -227,11 +234,14 @@ class ModelVersionListView(ModelVersionView, generics.ListAPIView):
 
     def get_queryset(self):
         # The list shows no card or leaderboard (GET models/{id}/card does): do not read them for every row.
-        return super().get_queryset().defer("card", "leaderboard").order_by("-created_at", "-id")
+        return serialized_only(super().get_queryset()).order_by("-created_at", "-id")
 
 
 class ModelVersionDetailView(ModelVersionView, generics.RetrieveAPIView):
     serializer_class = s.ModelVersionSerializer
+
+    def get_queryset(self):
+        return serialized_only(super().get_queryset())
 
     @extend_schema(request=s.ModelVersionUpdateSerializer, responses=s.ModelVersionSerializer)
     def patch(self, request, pk: int):
