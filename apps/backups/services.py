@@ -258,7 +258,7 @@ def _record(*, name, target, outcome, started, size=0, described=None, error="")
 def retention_keep(stamps: dict[str, datetime], *, keep_daily: int, keep_weekly: int) -> set[str]:
     """The newest backup of each of the ``keep_daily`` latest days that have one, and of each of the
     ``keep_weekly`` latest ISO weeks that have one."""
-    newest_first = sorted(stamps, key=lambda name: stamps[name], reverse=True)
+    newest_first = sorted(stamps, key=lambda name: (stamps[name], name), reverse=True)  # suffixed: later
     keep: set[str] = set()
     for size, period in ((keep_daily, lambda t: t.date()), (keep_weekly, lambda t: t.isocalendar()[:2])):
         seen: list = []
