@@ -3,11 +3,13 @@ artifacts and backups in folders of the test's own, and a fresh database to rest
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -78,10 +80,33 @@ def fresh_database(tmp_path):
     database.drop()
 
 
-def run_manage(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+def other_process(action: str, *inputs: Any, env: dict[str, str], folder: Path, timeout: float = 240) -> dict:
+    """Run ``tests.backups.process ACTION`` in a new interpreter with ``env``; answers what it wrote."""
+    paths = []
+    for index, value in enumerate(inputs):
+        path = folder / f"{action}-in-{index}.json"
+        path.write_text(json.dumps(value))
+        paths.append(str(path))
+    out = folder / f"{action}-out.json"
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "tests.backups.process", action, *paths, str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def assert_same(after: dict, before: dict) -> None:
+    """Every table, dataset hash and prediction of ``before`` is in ``after``, equal."""
+    for table, expected in before["tables"].items():
+        assert after["tables"][table] == expected, table
+    assert after["files"] == before["files"]
+    assert after["predictions"] == before["predictions"]
 
 
 def restored_env(*, database_url: str, folder: Path, target: str) -> dict[str, str]:

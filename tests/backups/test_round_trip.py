@@ -19,7 +19,7 @@ from apps.backups.models import BackupOutcome, BackupRecord
 from apps.core.audit import audit_log_record
 from apps.governance.models import ApprovalEvent
 from apps.registry.models import Deployment
-from tests.backups.conftest import restored_env, run_manage
+from tests.backups.conftest import assert_same, other_process, restored_env
 from tests.backups.snapshot import snapshot
 from tests.governance.factories import to_state
 
@@ -73,23 +73,14 @@ def test_backup_restores_everything_into_a_fresh_database_and_refuses_damaged_ba
     assert manifest["migrations"] and manifest["libraries"]["django-dbbackup"].startswith("5.")
     assert {item["kind"] for item in manifest["archives"]} == {"model_version", "training_job", "dataset"}
 
-    # Restore into the fresh database and folders, in a process of their own.
+    # Restore into the fresh database and folders, in a process of their own, which then reads everything back.
     folder = stores / "restored"
     env = restored_env(database_url=fresh_database.url, folder=folder, target=str(target))
-    restore = run_manage("manage.py", "restore", env=env)
-    assert restore.returncode == 0, restore.stderr
-    assert f"Backup {name} restored" in restore.stdout and "match their recorded SHA-256" in restore.stdout
-    (stores / "rows.json").write_text(json.dumps(rows))
-    check = run_manage("-m", "tests.backups.snapshot", str(stores / "rows.json"), str(stores / "after.json"), env=env)
-    assert check.returncode == 0, check.stderr
-    after = json.loads((stores / "after.json").read_text())
-    for table, expected in before["tables"].items():
-        assert after["tables"][table] == expected, table
-    assert after["files"] == before["files"]
-    assert after["predictions"] == before["predictions"]
+    result = other_process("restore-and-check", rows, env=env, folder=stores)
+    assert f"Backup {name} restored" in result["restore"] and "match their recorded SHA-256" in result["restore"]
+    assert_same(result["snapshot"], before)
     assert (folder / "mlartifacts" / "1" / "abc123" / "artifacts" / "leaderboard.csv").read_text().startswith("model")
-    verified = run_manage("manage.py", "verify_history", env=env)
-    assert verified.returncode == 0 and "histories verify" in verified.stdout, verified.stderr
+    assert "histories verify" in result["verify"]
 
     # Damaged or incomplete copies of the backup are refused, naming the part, before anything is written.
     for part in (*PARTS, "manifest"):

@@ -1,0 +1,61 @@
+"""The embedded default (SQLite, local files, local MLflow store), whatever database the suite runs on: one process
+makes a team whose real model version is approved and deployed and backs it all up; another restores it into a
+fresh data folder and gets every row, dataset byte and prediction back, with the approval history verifying."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+from django.conf import settings
+
+from tests.backups.conftest import assert_same, other_process
+
+
+def embedded_env(folder, *, target: str, mlflow_uri: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CACHE_URL")
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATA_DIR": str(folder),
+            "STORAGE_BACKEND": "local",
+            "MLFLOW_TRACKING_URI": mlflow_uri,
+            "MLFLOW_ARTIFACT_ROOT": str(folder / "mlartifacts"),
+            "BACKUP_TARGET": target,
+            "EXPLAIN_ON_REGISTRATION": "false",
+        }
+    )
+    return env
+
+
+@pytest.mark.slow
+def test_embedded_sqlite_backup_restores_into_a_fresh_data_folder(trained, tmp_path):
+    model = dataclasses.asdict(trained["titanic"])
+    model["archive"] = str(model["archive"])
+    rows = {"binary": model["rows"]}
+    target = str(tmp_path / "backups")
+    # The first process shares the suite's MLflow store (the model's run is there); the second gets a fresh one.
+    seeded = other_process(
+        "seed-and-backup",
+        model,
+        rows,
+        env=embedded_env(tmp_path / "first", target=target, mlflow_uri=settings.MLFLOW_TRACKING_URI),
+        folder=tmp_path,
+    )
+    assert "Backup maestro-" in seeded["backup"]
+    second = tmp_path / "second"
+    restored = other_process(
+        "restore-and-check",
+        rows,
+        env=embedded_env(second, target=target, mlflow_uri=f"sqlite:///{second / 'mlflow.db'}"),
+        folder=tmp_path,
+    )
+    assert "restored" in restored["restore"] and "histories verify" in restored["verify"]
+    assert seeded["snapshot"]["tables"]["registry.Deployment"] and seeded["snapshot"]["predictions"]
+    assert_same(restored["snapshot"], seeded["snapshot"])
