@@ -102,3 +102,19 @@ def test_metrics_export_last_success_outcome_and_counts_from_the_database(client
     assert sample(text, "maestro_backup_last_size_bytes") == 1234
     assert sample(text, "maestro_backups_total", 'outcome="succeeded"') == 1
     assert sample(text, "maestro_backups_total", 'outcome="failed"') == 1
+
+
+def test_the_scheduled_task_backs_up_then_applies_retention(stores, settings):
+    from apps.backups.tasks import backup
+
+    assert settings.CELERY_BEAT_SCHEDULE["backups-daily"]["task"] == backup.name == "apps.backups.tasks.backup"
+    target = stores / "backups"
+    old = datetime(2026, 1, 5, 2, 30, tzinfo=UTC)
+    make_backups(target, [old, old - timedelta(days=1)])
+    settings.BACKUP_KEEP_DAILY, settings.BACKUP_KEEP_WEEKLY = 1, 1
+
+    name = backup.apply().get()
+
+    assert sorted(path.name for path in target.iterdir()) == [name]  # the two old ones fell out of retention
+    assert (target / name / MANIFEST_HASH).exists()
+    assert BackupRecord.objects.get().outcome == BackupOutcome.SUCCEEDED
