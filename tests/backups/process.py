@@ -2,9 +2,11 @@
 
 ``python -m tests.backups.process restore-and-check ROWS.json OUT.json``
     restore the newest backup under BACKUP_TARGET, then take a snapshot and verify the approval histories;
-``python -m tests.backups.process seed-and-backup TRAINED.json ROWS.json OUT.json``
-    migrate a fresh embedded database, make a team whose real model version is approved and deployed, take a
-    snapshot, then back up to BACKUP_TARGET.
+``python -m tests.backups.process seed-backup-restore TRAINED.json ROWS.json OUT.json``
+    migrate a fresh embedded database, make a team whose real model version is approved and deployed (the checks
+    run here; other background work waits in the embedded broker's folder), take a snapshot, back up to
+    BACKUP_TARGET; then move this process to a new database file, media folder, MLflow store, artifact root and
+    predictor cache under ``$DATA_DIR/restored`` and restore and check there.
 
 OUT.json receives what the command printed and the snapshot.
 """
@@ -40,12 +42,10 @@ def seed_and_backup(trained: dict[str, Any], rows: dict[str, Any]) -> dict[str, 
     from apps.core.audit import audit_log_record
     from apps.registry import hooks
     from apps.registry.services import model_version_register_from_job
-    from config.celery import app
     from tests.backups.snapshot import snapshot
     from tests.governance.factories import make_team, to_state
 
     call_command("migrate", interactive=False, verbosity=0)
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
 
     def make_version(sample: str, *, dataset):
         with open(trained["archive"], "rb") as handle:
@@ -88,12 +88,43 @@ def seed_and_backup(trained: dict[str, Any], rows: dict[str, Any]) -> dict[str, 
     return {"backup": written.getvalue(), "snapshot": before}
 
 
+def seed_backup_restore(trained: dict[str, Any], rows: dict[str, Any]) -> dict[str, Any]:
+    from django.conf import settings
+    from django.db import connections
+    from django.test.utils import override_settings
+
+    from apps.registry.serving import predictor_cache, serving_versions
+
+    seeded = seed_and_backup(trained, rows)
+    fresh = settings.DATA_DIR / "restored"
+    fresh.mkdir()
+    connections.close_all()
+    connections["default"].settings_dict["NAME"] = str(fresh / "maestro.sqlite3")
+    predictor_cache.clear()
+    serving_versions.clear()
+    storages = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(fresh / "media"), "base_url": "/media/"},
+        },
+    }
+    with override_settings(
+        STORAGES=storages,
+        MLFLOW_TRACKING_URI=f"sqlite:///{fresh / 'mlflow.db'}",
+        BACKUP_MLFLOW_ARTIFACT_ROOT=str(fresh / "mlartifacts"),
+        MODEL_CACHE_DIR=fresh / "model-cache",
+    ):
+        restored = restore_and_check(rows)
+    return {**restored, "backup": seeded["backup"], "seeded": seeded["snapshot"]}
+
+
 if __name__ == "__main__":
     import django
 
     django.setup()
     action, *files = sys.argv[1:]
     loaded = [json.load(open(path)) for path in files[:-1]]  # noqa: SIM115 - small files, read once
-    result = restore_and_check(*loaded) if action == "restore-and-check" else seed_and_backup(*loaded)
+    result = restore_and_check(*loaded) if action == "restore-and-check" else seed_backup_restore(*loaded)
     with open(files[-1], "w") as out:
         json.dump(result, out)

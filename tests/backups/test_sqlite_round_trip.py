@@ -1,6 +1,7 @@
-"""The embedded default (SQLite, local files, local MLflow store), whatever database the suite runs on: one process
-makes a team whose real model version is approved and deployed and backs it all up; another restores it into a
-fresh data folder and gets every row, dataset byte and prediction back, with the approval history verifying."""
+"""The embedded default (SQLite, local files, local MLflow store), whatever database the suite runs on: a process on
+the embedded settings makes a team whose real model version is approved and deployed and backs it all up, then
+restores it into a new database file and new folders and gets every row, dataset byte and prediction back, with the
+approval history verifying."""
 
 from __future__ import annotations
 
@@ -40,22 +41,18 @@ def test_embedded_sqlite_backup_restores_into_a_fresh_data_folder(trained, tmp_p
     model["archive"] = str(model["archive"])
     rows = {"binary": model["rows"]}
     target = str(tmp_path / "backups")
-    # The first process shares the suite's MLflow store (the model's run is there); the second gets a fresh one.
-    seeded = other_process(
-        "seed-and-backup",
+    # One process on the embedded settings: it shares the suite's MLflow store (the model's run is there) while it
+    # seeds and backs up, then restores into a new database file, media folder, MLflow store and artifact root.
+    result = other_process(
+        "seed-backup-restore",
         model,
         rows,
-        env=embedded_env(tmp_path / "first", target=target, mlflow_uri=settings.MLFLOW_TRACKING_URI),
+        env=embedded_env(tmp_path / "data", target=target, mlflow_uri=settings.MLFLOW_TRACKING_URI),
         folder=tmp_path,
     )
-    assert "Backup maestro-" in seeded["backup"]
-    second = tmp_path / "second"
-    restored = other_process(
-        "restore-and-check",
-        rows,
-        env=embedded_env(second, target=target, mlflow_uri=f"sqlite:///{second / 'mlflow.db'}"),
-        folder=tmp_path,
-    )
-    assert "restored" in restored["restore"] and "histories verify" in restored["verify"]
-    assert seeded["snapshot"]["tables"]["registry.Deployment"] and seeded["snapshot"]["predictions"]
-    assert_same(restored["snapshot"], seeded["snapshot"])
+    assert "Backup maestro-" in result["backup"]
+    assert "restored" in result["restore"] and "histories verify" in result["verify"]
+    assert result["seeded"]["tables"]["registry.Deployment"] and result["seeded"]["predictions"]
+    assert result["snapshot"]["tables"]["accounts.User"], "the restored database is empty"
+    assert_same(result["snapshot"], result["seeded"])
+    assert (tmp_path / "data" / "restored" / "maestro.sqlite3").stat().st_size > 0
