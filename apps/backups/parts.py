@@ -30,6 +30,7 @@ from django.core.files.storage import Storage
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from apps.backups.errors import BackupError
+from apps.backups.targets import storage_is_empty
 from apps.core.mlflow_store import sqlite_path
 
 
@@ -98,7 +99,8 @@ def database_restore(source: Path) -> None:
             return
         connections.close_all()
         connector = _pg_restore_options(get_connector(DEFAULT_DB_ALIAS))
-        connector.restore_dump(File(open(source, "rb")))  # noqa: SIM115 - dbbackup opens and reads it
+        with open(source, "rb") as handle:
+            connector.restore_dump(File(handle))
     except Exception as exc:
         raise PartError(f"database: {exc}") from exc
 
@@ -112,8 +114,6 @@ def storage_tar(storage: Storage, destination: Path) -> None:
     command.media_storage = storage
     command.compress = False
     try:
-        from apps.backups.targets import storage_is_empty
-
         if storage_is_empty(storage):
             with tarfile.open(destination, "w"):
                 return
@@ -202,7 +202,8 @@ def mlflow_restore(store: MlflowStore, source: Path) -> None:
             sqlite_copy(source, store.path)
         else:
             connector = _pg_restore_options(ExternalPgConnector(store.config))
-            connector.restore_dump(File(open(source, "rb")))  # noqa: SIM115 - dbbackup opens and reads it
+            with open(source, "rb") as handle:
+                connector.restore_dump(File(handle))
     except Exception as exc:
         raise PartError(f"mlflow-database: {exc}") from exc
 

@@ -218,7 +218,7 @@ def backup_create(*, target: str | None = None) -> BackupResult:
                 _upload(storage, name, path)
             size = sum(part["size"] for part in described.values()) + manifest_path.stat().st_size
     except Exception as exc:
-        message = _one_line(exc)
+        message = one_line(exc)
         if storage is not None and name:
             try:
                 targets.delete_backup(storage, name)
@@ -231,7 +231,8 @@ def backup_create(*, target: str | None = None) -> BackupResult:
     return BackupResult(name=name, target=target, size=size, parts=described)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of at most 1000 characters (CLI output, the record's error)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:1000]
 

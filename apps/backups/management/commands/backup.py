@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.backups.services import BackupError, backup_create, backups_prune
+from apps.backups.services import BackupError, backup_create, backups_prune, one_line
 
 
 class Command(BaseCommand):
@@ -34,8 +34,8 @@ class Command(BaseCommand):
         if not options["no_prune"]:
             try:
                 pruned = backups_prune(target=target, keep_daily=keep_daily, keep_weekly=keep_weekly)
-            except (BackupError, OSError) as exc:
-                raise CommandError(f"Backup {result.name} written, but retention failed: {exc}") from exc
+            except Exception as exc:  # the backup stands; say in one line why older ones were not deleted
+                raise CommandError(f"Backup {result.name} written, but retention failed: {one_line(exc)}") from exc
         self.stdout.write(
             f"Backup {result.name} written to {target}: {len(result.parts)} parts, {result.size} bytes"
             + (f"; retention deleted {len(pruned)}: {', '.join(pruned)}" if pruned else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.backups.services import BackupError, backup_restore, backups_list
+from apps.backups.services import BackupError, backup_restore, backups_list, one_line
 
 
 class Command(BaseCommand):
@@ -34,6 +34,8 @@ class Command(BaseCommand):
             report = backup_restore(target=target, name=options["backup"], force=options["force"])
         except BackupError as exc:
             raise CommandError(f"Restore refused or failed: {exc}") from exc
+        except Exception as exc:  # the target or a store failing underneath: one line, not a traceback
+            raise CommandError(f"Restore failed: {one_line(exc)}") from exc
         self.stdout.write(
             f"Backup {report.name} restored from {target}: {', '.join(report.parts)}; {report.media_files} media and "
             f"{report.artifact_files} MLflow artifact files; {report.archives_checked} model archives and datasets "
