@@ -60,6 +60,23 @@ RUN apt-get update \
         tini \
     && rm -rf /var/lib/apt/lists/*
 
+# pg_dump and pg_restore for manage.py backup / restore. The client must be at least as new as the server
+# (PostgreSQL 16 in docker-compose.yml), newer than Debian bookworm's 15, so it comes from the PostgreSQL
+# project's own Debian repository.
+ARG POSTGRES_CLIENT_VERSION=16
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends ca-certificates curl \
+    && install -d /usr/share/postgresql-common/pgdg \
+    && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+        https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+    && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+        > /etc/apt/sources.list.d/pgdg.list \
+    && apt-get update \
+    && apt-get install --yes --no-install-recommends postgresql-client-${POSTGRES_CLIENT_VERSION} \
+    && apt-get purge --yes curl \
+    && apt-get autoremove --yes \
+    && rm -rf /var/lib/apt/lists/*
+
 # A fixed numeric uid/gid so Kubernetes' runAsNonRoot can verify it.
 RUN groupadd --system --gid 10001 maestro \
     && useradd --system --uid 10001 --gid maestro --home-dir /home/maestro --create-home \

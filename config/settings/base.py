@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.registry",
     "apps.explain",
     "apps.governance",
+    "apps.backups",
 ]
 
 MIDDLEWARE = [
@@ -563,6 +564,46 @@ CELERY_BEAT_SCHEDULE["governance-outbox-sweep"] = {
 }
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("apps.governance.context_processors.notifications")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({"ApprovalStateEnum": "apps.governance.choices.ApprovalState"})
+
+# ---------------------------------------------------------------------------
+# Backups (manage.py backup / restore, built on django-dbbackup)
+# ---------------------------------------------------------------------------
+# Where backups go: a local folder or s3://bucket/prefix (use another bucket than the media's).
+BACKUP_TARGET = env.str("BACKUP_TARGET", default="") or str(DATA_DIR / "backups")
+# Credentials and endpoint of an S3 target (default: the media storage's AWS_* settings).
+BACKUP_S3_ENDPOINT_URL = env.str("BACKUP_S3_ENDPOINT_URL", default="") or AWS_S3_ENDPOINT_URL
+BACKUP_S3_ACCESS_KEY_ID = env.str("BACKUP_S3_ACCESS_KEY_ID", default="") or AWS_ACCESS_KEY_ID
+BACKUP_S3_SECRET_ACCESS_KEY = env.str("BACKUP_S3_SECRET_ACCESS_KEY", default="") or AWS_SECRET_ACCESS_KEY
+BACKUP_S3_REGION_NAME = env.str("BACKUP_S3_REGION_NAME", default="") or AWS_S3_REGION_NAME
+# MLflow's backend store: its PostgreSQL database when MLflow runs as a server (e.g.
+# postgres://mlflow:...@postgres:5432/mlflow); empty = MLFLOW_TRACKING_URI, which must then be a local SQLite store.
+BACKUP_MLFLOW_DATABASE_URL = env.str("BACKUP_MLFLOW_DATABASE_URL", default="")
+# MLflow's artifact root: a folder or s3://bucket/prefix (the server's --artifacts-destination), and the S3
+# endpoint for it (default: MLFLOW_S3_ENDPOINT_URL, else the media storage's).
+BACKUP_MLFLOW_ARTIFACT_ROOT = env.str("BACKUP_MLFLOW_ARTIFACT_ROOT", default="") or MLFLOW_ARTIFACT_ROOT
+BACKUP_MLFLOW_S3_ENDPOINT_URL = (
+    env.str("BACKUP_MLFLOW_S3_ENDPOINT_URL", default="") or env.str("MLFLOW_S3_ENDPOINT_URL", default="")
+) or AWS_S3_ENDPOINT_URL
+# Retention after each backup: the newest backup of each of the last N days and of the last M ISO weeks.
+BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
+BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
+# When celery-beat runs apps.backups.tasks.backup: a crontab "minute hour day-of-month month day-of-week" in UTC,
+# or "off" (production settings turn it off unless it is set: a CronJob or the compose service runs backups there).
+BACKUP_SCHEDULE = env.str("BACKUP_SCHEDULE", default="") or "30 2 * * *"
+# Folder for the parts while they are written or checked (default: the system's temporary folder).
+BACKUP_TMP_DIR = env.str("BACKUP_TMP_DIR", default="")
+BACKUP_TASK_TIME_LIMIT = env.int("BACKUP_TASK_TIME_LIMIT", default=3 * 3600)
+if BACKUP_SCHEDULE != "off":
+    from celery.schedules import crontab
+
+    if len(BACKUP_SCHEDULE.split()) != 5:
+        raise ValueError(f"BACKUP_SCHEDULE must be five crontab fields or 'off', not {BACKUP_SCHEDULE!r}")
+    _minute, _hour, _day, _month, _weekday = BACKUP_SCHEDULE.split()
+    CELERY_BEAT_SCHEDULE["backups-daily"] = {
+        "task": "apps.backups.tasks.backup",
+        "schedule": crontab(minute=_minute, hour=_hour, day_of_month=_day, month_of_year=_month, day_of_week=_weekday),
+        "options": {"queue": "default"},
+    }
 
 # ---------------------------------------------------------------------------
 # Accounts and security: rate limits, client address, registration

@@ -6,7 +6,7 @@ import sys
 from apps.core.secret_checks import secret_key_problem
 
 from .base import *  # noqa: F403
-from .base import DATABASES, cache_config, env, storage_config
+from .base import CELERY_BEAT_SCHEDULE, DATABASES, cache_config, env, storage_config
 
 DEBUG = False
 
@@ -53,6 +53,13 @@ STORAGES = {
     "default": storage_config(STORAGE_BACKEND),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# ---------------------------------------------------------------------------
+# Backups: run by the compose backup service or the Kubernetes CronJob, which hold the credentials they need;
+# celery-beat runs them too only when BACKUP_SCHEDULE is set (base.py)
+# ---------------------------------------------------------------------------
+if env.str("BACKUP_SCHEDULE", default="") in ("", "off"):
+    CELERY_BEAT_SCHEDULE.pop("backups-daily", None)
 
 # ---------------------------------------------------------------------------
 # Accounts: self-service sign-up only when the operator opens it
