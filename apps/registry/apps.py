@@ -32,3 +32,7 @@ class RegistryConfig(AppConfig):
         from apps.automl.signals import training_job_succeeded
 
         training_job_succeeded.connect(register_succeeded_job, dispatch_uid="registry.register_succeeded_job")
+
+        from apps.registry import metrics
+
+        metrics.register_metrics()

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -367,22 +368,47 @@ HEALTH_CHECK_TOKEN = env.str("HEALTH_CHECK_TOKEN", default="")
 # Logging
 # ---------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "mlflow": {"level": "WARNING"},
-        "alembic": {"level": "WARNING"},
-    },
-}
+# "json": one JSON object per line (production; what a log collector reads), "console": readable lines
+# (the embedded default of `make run`, config.settings.local). Both carry the request id, user and project
+# of each line and mask secrets (apps.core.logs).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+
+
+def logging_config(log_format: str, level: str) -> dict:
+    from apps.core.logs import formatter
+
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": formatter(log_format)},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            "mlflow": {"level": "WARNING"},
+            "alembic": {"level": "WARNING"},
+        },
+    }
+
+
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# ---------------------------------------------------------------------------
+# Metrics and tracing
+# ---------------------------------------------------------------------------
+# GET /metrics (apps.core.metrics): with METRICS_TOKEN set, only callers sending "Authorization: Bearer <token>";
+# else everyone while METRICS_PUBLIC is on (the embedded default), and with it off (production) only direct
+# callers from METRICS_ALLOWED_NETWORKS that came through no proxy (Prometheus on the internal network).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=True)
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
+# OpenTelemetry tracing (apps.core.tracing), off by default. Exporter: otlp (OTEL_EXPORTER_OTLP_ENDPOINT and the
+# other standard OTEL_* variables), console or memory.
+OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default="otlp")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="maestro-ml")
 
 # ---------------------------------------------------------------------------
 # Projects and datasets
