@@ -4,6 +4,7 @@ Metrics that several processes must agree on (web processes, workers) are read f
 broker when Prometheus scrapes, by collectors each app registers from its ``ready()``:
 
 - ``maestro_celery_queue_length{queue}``: messages waiting in each Celery queue (here; read from the broker);
+- ``maestro_database_connections{state}`` and ``maestro_database_max_connections`` (here; PostgreSQL only);
 - ``maestro_training_jobs{status}``, ``maestro_training_jobs_finished_total{status}``,
   ``maestro_training_job_duration_seconds{status}``: :mod:`apps.automl.metrics`;
 - ``maestro_model_registrations_total``, ``maestro_registered_models``, ``maestro_predictions_total`` and
@@ -67,6 +68,45 @@ class QueueCollector:
         yield family
 
 
+class DatabaseCollector:
+    """``maestro_database_connections`` (open connections to Maestro ML's PostgreSQL database, every process
+    and client counted by the server) and ``maestro_database_max_connections`` (the server's limit): the
+    "connections near the limit" alert divides one by the other. SQLite has neither."""
+
+    def describe(self):
+        yield GaugeMetricFamily("maestro_database_connections", "Connections open to the database", labels=["state"])
+        yield GaugeMetricFamily("maestro_database_max_connections", "The database server's connection limit")
+
+    def collect(self):
+        from django.db import DatabaseError, connection
+
+        if connection.vendor != "postgresql":
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() GROUP BY 1"
+                )
+                states = dict(cursor.fetchall())
+                cursor.execute("SELECT setting::int FROM pg_settings WHERE name = 'max_connections'")
+                limit = cursor.fetchone()[0]
+        except DatabaseError as exc:
+            logger.warning("Database metrics unavailable: %s", exc)
+            return
+        connections = GaugeMetricFamily(
+            "maestro_database_connections", "Connections open to the database", labels=["state"]
+        )
+        for state in ("active", "idle", "idle in transaction"):
+            states.setdefault(state, 0)
+        for state, count in sorted(states.items()):
+            connections.add_metric([state], count)
+        yield connections
+        yield GaugeMetricFamily(
+            "maestro_database_max_connections", "The database server's connection limit", value=limit
+        )
+
+
 # Scrape-time collectors by name: in the default registry, and added to the multiprocess registry that
 # /metrics builds under gunicorn (PROMETHEUS_MULTIPROC_DIR), which otherwise holds only the files' samples.
 COLLECTORS: dict[str, object] = {}
@@ -85,6 +125,7 @@ def register_collector(name: str, factory: Callable[[], object]) -> None:
 
 def register_metrics() -> None:
     register_collector("queues", QueueCollector)
+    register_collector("database", DatabaseCollector)
 
 
 # ---------------------------------------------------------------------------

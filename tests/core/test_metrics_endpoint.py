@@ -67,3 +67,16 @@ def test_queue_lengths_count_waiting_messages(settings):
             assert queue_lengths()[queue] == 2
         finally:
             Queue(queue, Exchange(queue), routing_key=queue)(conn.default_channel).delete()
+
+
+def test_database_connections_are_counted_against_the_server_limit(client):
+    from django.db import connection
+
+    text = client.get("/metrics").content.decode()
+    if connection.vendor != "postgresql":
+        assert "maestro_database_connections{" not in text
+        return
+    active = [line for line in text.splitlines() if line.startswith('maestro_database_connections{state="active"}')]
+    assert active and float(active[0].split()[-1]) >= 1  # this very query's connection
+    limit = [line for line in text.splitlines() if line.startswith("maestro_database_max_connections ")]
+    assert limit and float(limit[0].split()[-1]) >= 10
