@@ -9,6 +9,7 @@ use metric names that django-prometheus (read from the installed library) and ce
 from __future__ import annotations
 
 import ast
+import copy
 import http.server
 import json
 import re
@@ -29,7 +30,10 @@ from apps.core.secret_checks import secret_key_problem
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEPLOY = ROOT / "deploy"
-K8S = DEPLOY / "k8s"
+K8S = DEPLOY / "k8s" / "base"
+OVERLAYS = DEPLOY / "k8s" / "overlays"
+ENVIRONMENTS = ("staging", "production")
+KUBERNETES_VERSION = "1.33.0"  # the schemas manifests are validated against (kubernetes-validate, offline)
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 NGINX_CONF = DEPLOY / "nginx" / "maestro.conf"
@@ -164,10 +168,15 @@ def k8s_of_kind(kind: str) -> list[dict]:
 
 
 def pod_specs() -> list[tuple[str, dict]]:
-    """(name, pod spec) of every Deployment and Job."""
-    return [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in k8s_of_kind("Deployment")] + [
-        (d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in k8s_of_kind("Job")
-    ]
+    """(name, pod spec) of every Deployment, Job and CronJob."""
+    return (
+        [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in k8s_of_kind("Deployment")]
+        + [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in k8s_of_kind("Job")]
+        + [
+            (d["metadata"]["name"], d["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+            for d in k8s_of_kind("CronJob")
+        ]
+    )
 
 
 def nginx_directives(name: str) -> list[str]:
@@ -1054,6 +1063,8 @@ def test_k8s_documents_have_identity():
         "HorizontalPodAutoscaler",
         "Job",
         "PodDisruptionBudget",
+        "CronJob",
+        "NetworkPolicy",
     }
 
 
@@ -1146,7 +1157,7 @@ def test_k8s_ingress_hpa_and_pdb_point_at_existing_objects():
                 ports = {p["name"] for p in services_by_name[backend["name"]]["spec"]["ports"]}
                 assert backend["port"]["name"] in ports
     scaled = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in k8s_of_kind("HorizontalPodAutoscaler")}
-    assert scaled == {"maestro-web", "maestro-worker-training"}
+    assert scaled == {"maestro-web", "maestro-worker-training", "maestro-worker-default"}
     assert scaled <= deployments.keys()
     for hpa in k8s_of_kind("HorizontalPodAutoscaler"):
         assert hpa["spec"]["minReplicas"] >= 1 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
@@ -1221,19 +1232,248 @@ def test_k8s_kustomizations_list_existing_files_with_one_image():
     manifests = {path for path in K8S.glob("*.yaml") if path.name not in ("kustomization.yaml", "secret.template.yaml")}
     assert manifests == listed, "every manifest but the Secret template is applied"
     assert main["images"] == migrate["images"]
+    for environment_name in ENVIRONMENTS:
+        overlay = yaml.safe_load((OVERLAYS / environment_name / "kustomization.yaml").read_text())
+        overlay_migrate = yaml.safe_load((OVERLAYS / environment_name / "migrate" / "kustomization.yaml").read_text())
+        assert overlay["resources"] == ["../../base"] and overlay_migrate["resources"] == ["../../../base/migrate"]
+        assert overlay["images"] == overlay_migrate["images"], environment_name  # migrations run the rollout's image
+        assert overlay["namespace"] == overlay_migrate["namespace"], environment_name
+    assert not list((DEPLOY / "k8s").glob("*.yaml")), "manifests live in base/ and overlays/"
+
+
+def kubectl_build(folder: Path) -> list[dict] | None:
+    kubectl = shutil.which("kubectl") or shutil.which("kustomize")
+    if not kubectl:
+        return None
+    command = [kubectl, "kustomize", str(folder)] if kubectl.endswith("kubectl") else [kubectl, "build", str(folder)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+@cache
+def rendered(folder: Path) -> tuple[dict, ...]:
+    """The folder built by kubectl/kustomize when installed, else by tests/deploy/kustomize.py."""
+    from tests.deploy.kustomize import build
+
+    built = kubectl_build(folder)
+    return tuple(build(folder) if built is None else built)
+
+
+def by_name(documents, kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
 
 
 def test_kustomize_builds_the_manifests():
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
-        pytest.skip("kubectl is not installed on this machine")
-    result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, check=False, timeout=60)
-    assert result.returncode == 0, result.stderr
-    built = [d for d in yaml.safe_load_all(result.stdout) if d]
+    built = rendered(K8S)
     assert len(built) == len(k8s_documents()) - 2  # without the Secret template and the Job
     assert {
         c["image"] for d in built if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]
     } >= {"registry.example.org/maestro/maestro-ml:0.1.0"}
+
+
+@pytest.mark.parametrize("folder", ["base", "base/migrate", *ENVIRONMENTS, *(f"{e}/migrate" for e in ENVIRONMENTS)])
+def test_the_small_kustomize_renders_what_kubectl_renders(folder):
+    from tests.deploy.kustomize import build
+
+    path = DEPLOY / "k8s" / folder if folder.startswith("base") else OVERLAYS / folder
+    theirs = kubectl_build(path)
+    if theirs is None:
+        pytest.skip("neither kubectl nor kustomize is installed: the small kustomize renders alone")
+
+    def key(document):
+        return document["kind"], document["metadata"]["name"]
+
+    assert {key(d): d for d in build(path)} == {key(d): d for d in theirs}
+
+
+def validate_k8s(document: dict, where: str) -> None:
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        raise AssertionError(f"{where}: {document['kind']} {document['metadata']['name']}: {exc.message}") from exc
+
+
+def test_every_base_manifest_follows_the_kubernetes_schemas():
+    for path, document in k8s_documents():
+        validate_k8s(document, str(path.relative_to(ROOT)))
+
+
+@pytest.mark.parametrize("environment_name", ENVIRONMENTS)
+def test_every_rendered_overlay_follows_the_kubernetes_schemas(environment_name):
+    documents = rendered(OVERLAYS / environment_name) + rendered(OVERLAYS / environment_name / "migrate")
+    for document in documents:
+        validate_k8s(document, f"overlays/{environment_name}")
+    assert {d["kind"] for d in documents} >= {"Deployment", "Job", "CronJob", "NetworkPolicy", "Ingress"}
+
+
+def test_schema_validation_catches_mistakes():
+    web = copy.deepcopy(next(d for d in k8s_of_kind("Deployment") if d["metadata"]["name"] == "maestro-web"))
+    web["spec"]["template"]["spec"]["containers"][0]["resource"] = web["spec"]["template"]["spec"]["containers"][0].pop(
+        "resources"
+    )
+    with pytest.raises(AssertionError, match="resource"):
+        validate_k8s(web, "broken")
+    web = copy.deepcopy(next(d for d in k8s_of_kind("Deployment") if d["metadata"]["name"] == "maestro-web"))
+    web["spec"]["replicas"] = "three"
+    with pytest.raises(AssertionError):
+        validate_k8s(web, "broken")
+
+
+def test_overlays_differ_in_replicas_resources_hosts_and_issuer():
+    staging, production = (rendered(OVERLAYS / name) for name in ENVIRONMENTS)
+    namespaces = {
+        name: {d["metadata"].get("namespace") for d in rendered(OVERLAYS / name)} - {None} for name in ENVIRONMENTS
+    }
+    assert namespaces == {"staging": {"maestro-staging"}, "production": {"maestro"}}
+    web = {
+        name: by_name(docs, "Deployment")["maestro-web"]
+        for name, docs in zip(ENVIRONMENTS, (staging, production), strict=True)
+    }
+    assert web["staging"]["spec"]["replicas"] < web["production"]["spec"]["replicas"]
+
+    def requested(deployment, what):
+        return deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"][what]
+
+    assert requested(web["staging"], "cpu") != requested(web["production"], "cpu")
+    for name, docs in (("staging", staging), ("production", production)):
+        hosts = {rule["host"] for ingress in by_name(docs, "Ingress").values() for rule in ingress["spec"]["rules"]}
+        tls = {host for ingress in by_name(docs, "Ingress").values() for host in ingress["spec"]["tls"][0]["hosts"]}
+        assert len(hosts) == 1 and hosts == tls, name
+        (host,) = hosts
+        assert (host.startswith("staging.")) == (name == "staging")
+        config = by_name(docs, "ConfigMap")["maestro-config"]["data"]
+        assert config["DJANGO_ALLOWED_HOSTS"].split(",")[0] == host
+        assert config["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{host}"
+        issuer = by_name(docs, "Ingress")["maestro"]["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+        assert issuer == {"staging": "letsencrypt-staging", "production": "letsencrypt-prod"}[name]
+        hpa = by_name(docs, "HorizontalPodAutoscaler")["maestro-web"]["spec"]
+        assert (
+            hpa["minReplicas"] <= by_name(docs, "Deployment")["maestro-web"]["spec"]["replicas"] <= hpa["maxReplicas"]
+        )
+
+
+def network_policies(documents) -> dict[str, dict]:
+    return by_name(documents, "NetworkPolicy")
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        if expression["operator"] == "In" and value not in expression["values"]:
+            return False
+        if expression["operator"] == "NotIn" and value in expression["values"]:
+            return False
+    return True
+
+
+def pod_labels() -> dict[str, dict]:
+    labels = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in k8s_of_kind("Deployment")}
+    labels |= {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in k8s_of_kind("Job")}
+    labels |= {
+        d["metadata"]["name"]: d["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        for d in k8s_of_kind("CronJob")
+    }
+    return labels
+
+
+def test_network_policies_let_only_the_ingress_reach_web_and_only_database_clients_reach_postgres():
+    policies = network_policies(document for _, document in k8s_documents())
+    deny = policies["maestro-default-deny-ingress"]
+    assert (
+        deny["spec"]["podSelector"] == {}
+        and deny["spec"]["policyTypes"] == ["Ingress"]
+        and "ingress" not in deny["spec"]
+    )
+    labels = pod_labels()
+    # Who may send to the web pods: ingress-nginx and Prometheus's namespace, on the web port only.
+    web_sources = [
+        rule
+        for policy in policies.values()
+        if "Ingress" in policy["spec"]["policyTypes"] and selects(policy["spec"]["podSelector"], labels["maestro-web"])
+        for rule in policy["spec"].get("ingress", [])
+    ]
+    namespaces = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for rule in web_sources
+        for peer in rule["from"]
+    }
+    assert namespaces == {"ingress-nginx", "monitoring"}
+    assert all(rule["ports"] == [{"port": 8000, "protocol": "TCP"}] for rule in web_sources)
+    assert all(
+        "podSelector" not in peer or "namespaceSelector" in peer for rule in web_sources for peer in rule["from"]
+    )
+    # The database's range: excluded for every pod, opened on 5432 for the processes that use PostgreSQL.
+    everyone = policies["maestro-egress-except-database"]
+    database = everyone["spec"]["egress"][1]["to"][0]["ipBlock"]["except"][0]
+    clients = policies["maestro-database-clients"]
+    assert clients["spec"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": database}}], "ports": [{"port": 5432, "protocol": "TCP"}]}
+    ]
+    reach = {name for name, pod in labels.items() if selects(clients["spec"]["podSelector"], pod)}
+    assert reach == {
+        "maestro-web",
+        "maestro-worker-training",
+        "maestro-worker-default",
+        "maestro-beat",
+        "maestro-migrate",
+        "maestro-backup",
+        "maestro-mlflow",
+    }
+    assert "maestro-celery-exporter" in labels and "maestro-celery-exporter" not in reach
+    # MLflow only from Maestro ML's processes.
+    mlflow = policies["maestro-mlflow-from-maestro"]
+    assert selects(mlflow["spec"]["podSelector"], labels["maestro-mlflow"])
+    senders = {
+        name for name, pod in labels.items() if selects(mlflow["spec"]["ingress"][0]["from"][0]["podSelector"], pod)
+    }
+    assert "maestro-celery-exporter" not in senders and "maestro-web" in senders
+
+
+@pytest.mark.parametrize("environment_name", ENVIRONMENTS)
+def test_each_overlay_names_its_own_database_range(environment_name):
+    policies = network_policies(rendered(OVERLAYS / environment_name))
+    excluded = policies["maestro-egress-except-database"]["spec"]["egress"][1]["to"][0]["ipBlock"]["except"]
+    allowed = policies["maestro-database-clients"]["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"]
+    assert excluded == [allowed]
+
+
+def test_backup_cronjob_runs_the_backup_command_with_its_target_and_keys():
+    (cronjob,) = k8s_of_kind("CronJob")
+    spec = cronjob["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid" and spec["schedule"]
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] == ["python", "manage.py", "backup"]
+    assert pod["restartPolicy"] == "Never"
+    (configmap,) = k8s_of_kind("ConfigMap")
+    assert configmap["data"]["BACKUP_TARGET"].startswith("s3://")
+    assert {"configMapRef": {"name": "maestro-config"}} in container["envFrom"]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DATABASE_URL"} <= secret_keys_read(pod)
+
+
+def test_workers_scale_on_the_exported_queue_length():
+    hpas = {hpa["metadata"]["name"]: hpa for hpa in k8s_of_kind("HorizontalPodAutoscaler")}
+    queues = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    for name, expected in (
+        ("maestro-worker-training", {"training"}),
+        ("maestro-worker-default", {"default", "explain"}),
+    ):
+        (metric,) = hpas[name]["spec"]["metrics"]
+        assert metric["type"] == "External"
+        assert metric["external"]["metric"]["name"] == "maestro_celery_queue_length"
+        assert "maestro_celery_queue_length" in maestro_metrics()
+        assert maestro_metrics()["maestro_celery_queue_length"] == {"queue"}
+        selector = metric["external"]["metric"]["selector"]
+        named = set(selector.get("matchLabels", {}).values()) | {
+            value for expression in selector.get("matchExpressions", []) for value in expression["values"]
+        }
+        assert named == expected and named <= queues
+        assert metric["external"]["target"]["type"] == "AverageValue"
 
 
 # ---------------------------------------------------------------------------
@@ -1296,6 +1536,13 @@ K8S_SECRET_KEYS = {
     "maestro-migrate": {"DJANGO_SECRET_KEY", "DATABASE_URL"},
     "maestro-mlflow": {"MLFLOW_BACKEND_STORE_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
     "maestro-celery-exporter": {"CELERY_BROKER_URL"},
+    "maestro-backup": {
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "MLFLOW_BACKEND_STORE_URI",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    },
 }
 K8S_SECRET_KEYS["maestro-worker-training"] = K8S_SECRET_KEYS["maestro-web"] - {"HEALTH_CHECK_TOKEN"}
 K8S_SECRET_KEYS["maestro-worker-default"] = K8S_SECRET_KEYS["maestro-worker-training"]
