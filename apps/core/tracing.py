@@ -68,3 +68,18 @@ def configure_tracing(*, force: bool = False) -> bool:
     _configured = True
     logger.info("OpenTelemetry tracing on, exporting to %s", exporter_name)
     return True
+
+
+def shutdown_tracing() -> None:
+    """Undo the instrumentations (tests); the tracer provider stays, as OpenTelemetry sets it once."""
+    global _configured
+    if not _configured:
+        return
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    for instrumentor in (DjangoInstrumentor(), CeleryInstrumentor(), PsycopgInstrumentor(), RequestsInstrumentor()):
+        instrumentor.uninstrument()
+    _configured = False

@@ -5,6 +5,7 @@ variables (documented in ``.env.example``). With no variable set, Maestro ML run
 SQLite, a filesystem Celery broker, local files and a local MLflow store, all under ``DATA_DIR``.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -409,6 +410,36 @@ METRICS_ALLOWED_NETWORKS = env.list(
 OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
 OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default="otlp")
 OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="maestro-ml")
+
+# ---------------------------------------------------------------------------
+# Resilience: circuit breakers and retries (apps.core.resilience)
+# ---------------------------------------------------------------------------
+# Consecutive transient failures after which a dependency's breaker opens (MLflow, email), and seconds it stays
+# open before one call may try again. The state is shared through the default cache.
+BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)
+BREAKER_RESET_TIMEOUT = env.float("BREAKER_RESET_TIMEOUT", default=30.0)
+# In-process retries of storage writes: attempts, and the exponential backoff's base and ceiling (seconds).
+RETRY_ATTEMPTS = env.int("RETRY_ATTEMPTS", default=3)
+RETRY_BACKOFF_BASE = env.float("RETRY_BACKOFF_BASE", default=0.5)
+RETRY_BACKOFF_MAX = env.float("RETRY_BACKOFF_MAX", default=10.0)
+# MLflow's own HTTP retries: few and short, so an unreachable server fails fast into the breaker and the work is
+# retried later in the background instead of holding a worker for minutes.
+MLFLOW_HTTP_REQUEST_MAX_RETRIES = env.int("MLFLOW_HTTP_REQUEST_MAX_RETRIES", default=2)
+MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR = env.int("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", default=1)
+MLFLOW_HTTP_REQUEST_TIMEOUT = env.int("MLFLOW_HTTP_REQUEST_TIMEOUT", default=30)
+for _name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+    os.environ.setdefault(_name, str(globals()[_name]))  # MLflow's client reads them from the environment
+# A job whose MLflow run could not be logged (MLflow down) still succeeds; its run is logged by a retried task
+# (first retry after this many seconds, doubling up to the maximum) and, after that, by the periodic sweep.
+AUTOML_MLFLOW_SYNC_RETRY_BACKOFF = env.int("AUTOML_MLFLOW_SYNC_RETRY_BACKOFF", default=30)
+AUTOML_MLFLOW_SYNC_RETRY_BACKOFF_MAX = env.int("AUTOML_MLFLOW_SYNC_RETRY_BACKOFF_MAX", default=900)
+AUTOML_MLFLOW_SYNC_MAX_RETRIES = env.int("AUTOML_MLFLOW_SYNC_MAX_RETRIES", default=12)
+CELERY_BEAT_SCHEDULE["automl-mlflow-sync-sweep"] = {
+    "task": "apps.automl.tasks.sweep_training_job_mlflow_sync",
+    "schedule": env.float("AUTOML_MLFLOW_SWEEP_INTERVAL", default=300.0),
+    "options": {"queue": "default"},
+}
+CELERY_TASK_ROUTES = {"apps.automl.tasks.sync_training_job_to_mlflow": {"queue": "default"}, **CELERY_TASK_ROUTES}
 
 # ---------------------------------------------------------------------------
 # Projects and datasets
