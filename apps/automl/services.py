@@ -19,7 +19,7 @@ from django_fsm import has_transition_perm
 
 from apps.automl.choices import JobStatus, TaskType, TrackingStatus
 from apps.automl.models import ACTIVE_STATES, TrainingJob
-from apps.automl.signals import training_job_succeeded
+from apps.automl.signals import training_job_succeeded, training_job_tracked
 from apps.automl.training import JobAbandoned, JobCancelled, JobRun, TrainingFailed, WarmRunner
 from apps.automl.validation import (
     TargetSummary,
@@ -345,6 +345,9 @@ def training_job_mlflow_sync(*, job_id: int) -> TrainingJob | None:
     )
     if updated:
         logger.info("MLflow run %s of job %s logged after MLflow came back", run_id, job.pk)
+        for receiver, response in training_job_tracked.send_robust(sender=TrainingJob, job_id=job.pk, run_id=run_id):
+            if isinstance(response, Exception):
+                logger.error("training_job_tracked receiver %r failed for job %s", receiver, job.pk, exc_info=response)
     job.refresh_from_db()
     return job
 

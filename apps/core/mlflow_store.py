@@ -52,10 +52,10 @@ def mlflow_client():
     from django.conf import settings
     from mlflow import MlflowClient
 
-    from apps.core.resilience import GuardedClient, call
+    from apps.core.resilience import GuardedClient
 
     for uri in {settings.MLFLOW_TRACKING_URI, settings.MLFLOW_REGISTRY_URI}:
-        call("mlflow", mlflow_store_ensure_ready, tracking_uri=uri, is_transient=is_transient_mlflow_error)
+        mlflow_store_ensure_ready(tracking_uri=uri)  # local SQLite stores only; servers need nothing
     client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)
     return GuardedClient(client, name="mlflow", is_transient=is_transient_mlflow_error)
 

@@ -119,6 +119,7 @@ def breaker(name: str, *, is_transient: Callable[[BaseException], bool] | None =
             name=name,
         )
         _breakers[name] = found
+    found.fail_max, found.reset_timeout = settings.BREAKER_FAIL_MAX, settings.BREAKER_RESET_TIMEOUT  # settings rule
     return found
 
 

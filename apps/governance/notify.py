@@ -293,9 +293,13 @@ class EmailUnavailable(Exception):
 def _is_transient_email_error(exc: BaseException) -> bool:
     import smtplib
 
+    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return True
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500  # 4xx: try again later; 5xx: refused for good
-    return isinstance(exc, OSError | smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError)
+    if isinstance(exc, smtplib.SMTPException):  # refused recipients or sender, bad credentials: for good
+        return False
+    return isinstance(exc, OSError)  # connection refused or reset, timeouts, name resolution
 
 
 @transaction.atomic
