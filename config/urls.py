@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.accounts.web.views import admin_login
+from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 
 api_v1 = [
@@ -30,7 +31,7 @@ urlpatterns = [
     path("health/live", core_views.health_live, name="health-live"),
     path("health/ready", core_views.health_ready, name="health-ready"),
     path("health/deep", core_views.health_deep, name="health-deep"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", core_metrics.metrics_view, name="prometheus-django-metrics"),
     # The admin's sign-in with the rate limits and audit of every other sign-in (before the admin's URLs).
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

@@ -40,6 +40,15 @@ def isolated_rate_limits(settings) -> None:
     settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex[:12]}:"
 
 
+@pytest.fixture(autouse=True)
+def closed_breakers() -> Iterator[None]:
+    """Circuit breakers keep their state in the shared cache: every test starts with them closed."""
+    from apps.core.resilience import breakers_reset
+
+    breakers_reset()
+    yield
+
+
 @pytest.fixture
 def example_csv() -> callable:
     """Path of a bundled sample dataset: ``example_csv("iris")``."""

@@ -5,3 +5,8 @@ class AutomlConfig(AppConfig):
     name = "apps.automl"
     label = "automl"
     verbose_name = "AutoML"
+
+    def ready(self) -> None:
+        from apps.automl import metrics
+
+        metrics.register_metrics()

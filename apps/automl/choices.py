@@ -6,6 +6,13 @@ from apps.core.models import WorkStatus
 JobStatus = WorkStatus
 
 
+class TrackingStatus(models.TextChoices):
+    """Whether a job's MLflow run is logged: a job trains while MLflow is down and its run is logged later."""
+
+    SYNCED = "synced", "Logged to MLflow"
+    PENDING = "pending", "Waiting for MLflow"
+
+
 class TaskType(models.TextChoices):
     AUTO = "auto", "Detect automatically"
     BINARY = "binary", "Binary classification"

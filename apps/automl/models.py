@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import transition
 
-from apps.automl.choices import JobStatus, TaskType
+from apps.automl.choices import JobStatus, TaskType, TrackingStatus
 from apps.core.models import ACTIVE_WORK_STATES, BackgroundWork, WorkEvent
 
 ACTIVE_STATES = ACTIVE_WORK_STATES
@@ -61,6 +61,12 @@ class TrainingJob(BackgroundWork):
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds spent in each step of the run.")
     eval_metric = models.CharField(max_length=64, blank=True)
     mlflow_run_id = models.CharField(max_length=64, blank=True)
+    mlflow_sync_status = models.CharField(
+        max_length=16,
+        choices=TrackingStatus.choices,
+        default=TrackingStatus.SYNCED,
+        help_text="Pending while the job's MLflow run waits for MLflow to be reachable again.",
+    )
     artifact = models.FileField(max_length=500, blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     artifact_size = models.BigIntegerField(null=True, blank=True)

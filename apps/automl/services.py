@@ -17,9 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import has_transition_perm
 
-from apps.automl.choices import JobStatus, TaskType
+from apps.automl.choices import JobStatus, TaskType, TrackingStatus
 from apps.automl.models import ACTIVE_STATES, TrainingJob
-from apps.automl.signals import training_job_succeeded
+from apps.automl.signals import training_job_succeeded, training_job_tracked
 from apps.automl.training import JobAbandoned, JobCancelled, JobRun, TrainingFailed, WarmRunner
 from apps.automl.validation import (
     TargetSummary,
@@ -290,6 +290,7 @@ def _training_job_succeed(*, job_id: int, outcome) -> TrainingJob:
     job.split = outcome.split
     job.timings = outcome.timings
     job.mlflow_run_id = outcome.mlflow_run_id
+    job.mlflow_sync_status = TrackingStatus.SYNCED if outcome.mlflow_synced else TrackingStatus.PENDING
     job.artifact = outcome.artifact_name
     job.artifact_sha256 = outcome.artifact_sha256
     job.artifact_size = outcome.artifact_size
@@ -305,7 +306,59 @@ def _training_job_succeed(*, job_id: int, outcome) -> TrainingJob:
         else f"Best model {job.best_model}.",
     )
     transaction.on_commit(partial(_announce_success, job_id=job.pk))
+    if not outcome.mlflow_synced:
+        transaction.on_commit(partial(_queue_mlflow_sync, job_id=job.pk))
     return job
+
+
+def _queue_mlflow_sync(*, job_id: int) -> None:
+    from apps.automl.tasks import sync_training_job_to_mlflow
+
+    try:
+        sync_training_job_to_mlflow.delay(job_id)
+    except Exception:  # noqa: BLE001 - the periodic sweep queues it again
+        logger.exception("Could not queue the MLflow sync of job %s; the sweep will", job_id)
+
+
+def training_job_mlflow_sync(*, job_id: int) -> TrainingJob | None:
+    """Log a succeeded job's MLflow run that could not be logged while it trained (MLflow was unreachable):
+    the request as parameters, its results, leaderboard and one child run per model, as a job that reached
+    MLflow at once would have. Raises when MLflow is still unreachable (the task retries); idempotent: the
+    run is found again by its ``maestro.job_id`` tag rather than logged twice."""
+    from apps.automl import tracking
+
+    job = TrainingJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is None or job.status != JobStatus.SUCCEEDED or job.mlflow_sync_status != TrackingStatus.PENDING:
+        return job
+    run_id = job.mlflow_run_id or tracking.job_run_find(job=job) or tracking.job_run_start(job=job)
+    result = {
+        "leaderboard": job.leaderboard,
+        "best_model": job.best_model,
+        "problem_type": job.problem_type,
+        "eval_metric": job.eval_metric,
+        "metrics": job.metrics,
+        "fit_seconds": (job.timings or {}).get("fit"),
+    }
+    tracking.job_run_finish(job=job, run_id=run_id, result=result, split=job.split or {})
+    updated = TrainingJob.objects.filter(pk=job.pk, mlflow_sync_status=TrackingStatus.PENDING).update(
+        mlflow_run_id=run_id, mlflow_sync_status=TrackingStatus.SYNCED, updated_at=timezone.now()
+    )
+    if updated:
+        logger.info("MLflow run %s of job %s logged after MLflow came back", run_id, job.pk)
+        for receiver, response in training_job_tracked.send_robust(sender=TrainingJob, job_id=job.pk, run_id=run_id):
+            if isinstance(response, Exception):
+                logger.error("training_job_tracked receiver %r failed for job %s", receiver, job.pk, exc_info=response)
+    job.refresh_from_db()
+    return job
+
+
+def training_jobs_mlflow_outstanding() -> list[int]:
+    """Succeeded jobs whose MLflow run still waits to be logged (the sweep queues them again)."""
+    return list(
+        TrainingJob.objects.filter(status=JobStatus.SUCCEEDED, mlflow_sync_status=TrackingStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 def _announce_success(*, job_id: int) -> None:

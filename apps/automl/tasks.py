@@ -40,6 +40,36 @@ def run_training_job(self, job_id: int) -> str:
     return training_job_run(job_id=job_id, worker=self.request.hostname or "")
 
 
+@shared_task(
+    name="apps.automl.tasks.sync_training_job_to_mlflow",
+    autoretry_for=(Exception,),
+    retry_backoff=settings.AUTOML_MLFLOW_SYNC_RETRY_BACKOFF,
+    retry_backoff_max=settings.AUTOML_MLFLOW_SYNC_RETRY_BACKOFF_MAX,
+    retry_jitter=False,
+    max_retries=settings.AUTOML_MLFLOW_SYNC_MAX_RETRIES,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def sync_training_job_to_mlflow(job_id: int) -> str:
+    """Log the MLflow run of a job that trained while MLflow was unreachable; retried with backoff until it is
+    back (routed to ``default``: it must not wait behind fits), then by the periodic sweep."""
+    from apps.automl.services import training_job_mlflow_sync
+
+    job = training_job_mlflow_sync(job_id=job_id)
+    return job.mlflow_sync_status if job else "skipped"
+
+
+@shared_task(name="apps.automl.tasks.sweep_training_job_mlflow_sync")
+def sweep_training_job_mlflow_sync() -> int:
+    """Periodic (celery beat): queue the MLflow sync of every job still waiting for it (after retries ran out)."""
+    from apps.automl.services import training_jobs_mlflow_outstanding
+
+    ids = training_jobs_mlflow_outstanding()
+    for job_id in ids:
+        sync_training_job_to_mlflow.delay(job_id)
+    return len(ids)
+
+
 @shared_task(name="apps.automl.tasks.reap_stale_training_jobs", acks_late=False)
 def reap_stale_training_jobs() -> dict[str, list[int]]:
     """Periodic (celery beat): requeue or fail running jobs whose worker stopped sending heartbeats."""

@@ -127,6 +127,20 @@ def job_run_start(*, job: TrainingJob) -> str:
     return run.info.run_id
 
 
+def job_run_find(*, job: TrainingJob) -> str | None:
+    """The id of the job's parent run if one was already created (a sync retried after a partial attempt)."""
+    client = mlflow_client()
+    experiment = client.get_experiment_by_name(experiment_name(project_id=job.project_id))
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`maestro.job_id` = '{job.pk}' and attributes.run_name = 'job-{job.pk}'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
 def job_run_finish(*, job: TrainingJob, run_id: str, result: dict, split: dict) -> None:
     """Log the outcome to the parent run (metrics, leaderboard CSV), one child run per model, and close it."""
     from mlflow.entities import RunTag

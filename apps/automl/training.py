@@ -308,6 +308,36 @@ class Outcome:
     artifact_sha256: str
     artifact_size: int
     attempt: int | None = None  # the job's attempt that produced it; only that attempt may store it
+    mlflow_synced: bool = (
+        True  # False: MLflow was unreachable, the run is logged later (tasks.sync_training_job_to_mlflow)
+    )
+
+
+def _is_transient_storage_error(exc: BaseException) -> bool:
+    """Connection problems and S3's throttling or server errors: worth another try."""
+    if isinstance(exc, OSError):
+        return True
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = response.get("Error", {}).get("Code", "")
+        return status >= 500 or code in ("SlowDown", "RequestTimeout", "Throttling", "InternalError")
+    return type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError")
+
+
+def _save_with_retries(name: str, archive: Path) -> str:
+    """Store the archive, retried with backoff on transient storage errors (RETRY_ATTEMPTS)."""
+    from django.core.files import File
+    from django.core.files.storage import default_storage
+
+    from apps.core.resilience import retrying
+
+    @retrying(retry_on=_is_transient_storage_error)
+    def save() -> str:
+        with open(archive, "rb") as handle:
+            return default_storage.save(name, File(handle, name=archive.name))
+
+    return save()
 
 
 def artifact_name(job_id: int, attempt: int) -> str:
@@ -331,6 +361,7 @@ class JobRun:
         self.attempt = job.attempts
         self.work_dir = work_dir
         self.mlflow_run_id = ""
+        self.mlflow_deferred = False
         self.stored_artifact = ""
         self.timings: dict[str, float] = {}
         self._last_beat = 0.0
@@ -425,11 +456,16 @@ class JobRun:
 
     def start_tracking(self) -> None:
         from apps.automl import tracking
+        from apps.core.mlflow_store import is_transient_mlflow_error
 
         self.check_still_running()
         try:
             self.mlflow_run_id = tracking.job_run_start(job=self.job)
         except Exception as exc:  # noqa: BLE001 - any tracking failure is reported to the user
+            if is_transient_mlflow_error(exc):  # unreachable: train anyway, log the run once MLflow is back
+                logger.warning("MLflow is unreachable; job %s trains and its run is logged later: %s", self.job.pk, exc)
+                self.mlflow_deferred = True
+                return
             raise TrainingFailed(
                 f"Could not record the job in MLflow at {settings.MLFLOW_TRACKING_URI} ({type(exc).__name__}: {exc}); "
                 "ask an administrator to check the tracking server."
@@ -438,8 +474,6 @@ class JobRun:
             raise JobAbandoned(self.job.pk)
 
     def store_archive(self) -> tuple[str, str, int]:
-        from django.core.files import File
-        from django.core.files.storage import default_storage
 
         from apps.core.archives import archive_directory
 
@@ -450,8 +484,7 @@ class JobRun:
         # very attempt were there, the storage picks a free name rather than replace it.)
         name = artifact_name(self.job.pk, self.attempt)
         try:
-            with open(archive, "rb") as handle:
-                stored = default_storage.save(name, File(handle, name=archive.name))
+            stored = _save_with_retries(name, archive)
         except Exception as exc:  # noqa: BLE001 - storage errors of any backend
             raise TrainingFailed(f"Training finished but its predictor could not be stored ({exc}).") from exc
         self.stored_artifact = stored
@@ -466,6 +499,7 @@ class JobRun:
 
     def execute(self) -> Outcome:
         from apps.automl import tracking
+        from apps.core.mlflow_store import is_transient_mlflow_error
 
         job = self.job
         started = time.monotonic()
@@ -501,12 +535,16 @@ class JobRun:
             archived = pool.submit(self._store_archive_timed)
             started = time.monotonic()
             tracking_error = None
-            try:
-                tracking.job_run_finish(job=job, run_id=self.mlflow_run_id, result=result, split=split.info)
-            except Exception as exc:  # noqa: BLE001 - any tracking failure is reported to the user
-                tracking_error = exc
+            if not self.mlflow_deferred:
+                try:
+                    tracking.job_run_finish(job=job, run_id=self.mlflow_run_id, result=result, split=split.info)
+                except Exception as exc:  # noqa: BLE001 - any tracking failure is reported to the user
+                    tracking_error = exc
             self._timed("mlflow", started)
             name, sha256, size = archived.result()
+        if tracking_error is not None and is_transient_mlflow_error(tracking_error):
+            logger.warning("MLflow became unreachable; job %s's run is logged later: %s", job.pk, tracking_error)
+            self.mlflow_deferred, tracking_error = True, None
         if tracking_error is not None:
             raise TrainingFailed(
                 f"Training finished but logging it to MLflow at {settings.MLFLOW_TRACKING_URI} failed "
@@ -523,6 +561,7 @@ class JobRun:
             artifact_sha256=sha256,
             artifact_size=size,
             attempt=self.attempt,
+            mlflow_synced=not self.mlflow_deferred,
         )
 
     def discard(self, *, mlflow_status: str | None = None) -> None:

@@ -7,4 +7,14 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from apps.core import checks  # noqa: F401 - registers the system checks
+        from apps.core import (
+            checks,  # noqa: F401 - registers the system checks
+            logs,
+            metrics,
+            tracing,
+        )
+
+        logs.configure_structlog()
+        logs.connect_celery_signals()
+        metrics.register_metrics()
+        tracing.configure_tracing()

@@ -76,6 +76,14 @@ def check_storage() -> str | None:
 
 
 def check_mlflow() -> str | None:
+    from apps.core.resilience import breaker_states
+
+    breaker = breaker_states()["mlflow"]
+    if breaker["state"] != "closed":
+        return (
+            f"circuit breaker {breaker['state']} after {breaker['failures']} failed calls"
+            f"{' since ' + breaker['opened_at'] if 'opened_at' in breaker else ''}; MLflow work waits and resumes"
+        )
     uri = settings.MLFLOW_TRACKING_URI
     parsed = urlparse(uri)
     if parsed.scheme in ("http", "https"):

@@ -46,13 +46,18 @@ def mlflow_store_ensure_ready(*, tracking_uri: str) -> None:
 
 def mlflow_client():
     """The one way Maestro talks to MLflow: an explicit client on the configured tracking and registry
-    stores (no global ``mlflow.set_tracking_uri``), each store opened safely first."""
+    stores (no global ``mlflow.set_tracking_uri``), each store opened safely first, every call through the
+    ``mlflow`` circuit breaker (apps.core.resilience): while MLflow is unreachable, calls fail at once with
+    ``CircuitBreakerError`` and the work that needed them is retried in the background."""
     from django.conf import settings
     from mlflow import MlflowClient
 
+    from apps.core.resilience import GuardedClient
+
     for uri in {settings.MLFLOW_TRACKING_URI, settings.MLFLOW_REGISTRY_URI}:
-        mlflow_store_ensure_ready(tracking_uri=uri)
-    return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)
+        mlflow_store_ensure_ready(tracking_uri=uri)  # local SQLite stores only; servers need nothing
+    client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_REGISTRY_URI)
+    return GuardedClient(client, name="mlflow", is_transient=is_transient_mlflow_error)
 
 
 # MLflow error codes that mean "try again later", not "this request is wrong".
@@ -61,6 +66,8 @@ TRANSIENT_MLFLOW_ERROR_CODES = frozenset({"TEMPORARILY_UNAVAILABLE", "INTERNAL_E
 
 def is_transient_mlflow_error(exc: BaseException) -> bool:
     """Whether an MLflow failure is worth retrying: unreachable, overloaded or failing inside, not refusing."""
-    if isinstance(exc, OSError):
+    from apps.core.resilience import CircuitBreakerError
+
+    if isinstance(exc, OSError | CircuitBreakerError):
         return True
     return getattr(exc, "error_code", "") in TRANSIENT_MLFLOW_ERROR_CODES

@@ -4,6 +4,7 @@ JSON under /api/."""
 from __future__ import annotations
 
 import hmac
+import json
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
@@ -57,7 +58,12 @@ def health_deep(request):
     down, for operators only; anyone else gets 404, as if it did not exist."""
     if not is_operator(request):
         raise Http404("Not found.")
-    return _answer(run_checks(CHECKS), detailed=True)
+    response = _answer(run_checks(CHECKS), detailed=True)
+    from apps.core.resilience import breaker_states
+
+    body = json.loads(response.content)
+    body["breakers"] = breaker_states()
+    return JsonResponse(body, status=response.status_code)
 
 
 def not_found(request, exception=None):

@@ -82,14 +82,7 @@ class GovernanceCollector:
         yield deliveries
 
 
-_registered = False
-
-
 def register_metrics() -> None:
-    global _registered
-    if _registered:
-        return
-    from prometheus_client import REGISTRY
+    from apps.core.metrics import register_collector
 
-    REGISTRY.register(GovernanceCollector())
-    _registered = True
+    register_collector("governance", GovernanceCollector)

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.roles import Role
+from apps.core import resilience
 from apps.core.work import work_created, work_transition
 from apps.governance import webhooks
 from apps.governance.choices import (
@@ -285,6 +286,22 @@ def notifications_mark_all_read(*, user: User) -> int:
 # ---------------------------------------------------------------------------
 # Email
 # ---------------------------------------------------------------------------
+class EmailUnavailable(Exception):
+    """The mail server could not be reached: the notification stays pending and is tried again."""
+
+
+def _is_transient_email_error(exc: BaseException) -> bool:
+    import smtplib
+
+    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500  # 4xx: try again later; 5xx: refused for good
+    if isinstance(exc, smtplib.SMTPException):  # refused recipients or sender, bad credentials: for good
+        return False
+    return isinstance(exc, OSError)  # connection refused or reset, timeouts, name resolution
+
+
 @transaction.atomic
 def notification_email_send(*, notification_id: int) -> Notification | None:
     """Email one pending notification through Django's email backend; the outcome (or error) is recorded on it,
@@ -295,14 +312,25 @@ def notification_email_send(*, notification_id: int) -> Notification | None:
     if notification is None or notification.email_status != EmailStatus.PENDING:
         return notification
     try:
-        send_mail(
+        # Through the email breaker: while the mail server is unreachable, the notification stays pending and
+        # is sent again later (the task's retries, then the outbox sweep) instead of failing for good.
+        resilience.call(
+            "email",
+            send_mail,
             subject=f"[Maestro ML] {notification.title}",
             message=f"{notification.body}\n",
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[notification.user.email],
             fail_silently=False,
+            is_transient=_is_transient_email_error,
         )
+    except resilience.CircuitBreakerError:
+        logger.warning("Email of notification %s waits: the mail server is unreachable", notification_id)
+        raise EmailUnavailable(notification_id) from None
     except Exception as exc:
+        if _is_transient_email_error(exc):
+            logger.warning("Email of notification %s waits: %s", notification_id, exc)
+            raise EmailUnavailable(notification_id) from exc
         notification.email_status = EmailStatus.FAILED
         notification.email_error = f"{type(exc).__name__}: {exc}"[:2000]
         logger.warning("Email of notification %s failed: %s", notification_id, notification.email_error)

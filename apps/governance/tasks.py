@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from apps.governance.mlflow_tags import MirrorRetry
+from apps.governance.notify import EmailUnavailable
 
 TRANSIENT_DB = (OperationalError, InterfaceError)
 
@@ -45,9 +46,10 @@ def deliver_webhook_message(message_id: int) -> str | None:
 
 @shared_task(
     name="apps.governance.tasks.send_notification_email",
-    autoretry_for=TRANSIENT_DB,
-    retry_backoff=True,
-    max_retries=3,
+    autoretry_for=(*TRANSIENT_DB, EmailUnavailable),  # the mail server is unreachable: the email waits
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    max_retries=8,
     soft_time_limit=60,
     time_limit=90,
 )

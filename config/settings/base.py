@@ -5,6 +5,7 @@ variables (documented in ``.env.example``). With no variable set, Maestro ML run
 SQLite, a filesystem Celery broker, local files and a local MLflow store, all under ``DATA_DIR``.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -368,22 +370,77 @@ HEALTH_CHECK_TOKEN = env.str("HEALTH_CHECK_TOKEN", default="")
 # Logging
 # ---------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "mlflow": {"level": "WARNING"},
-        "alembic": {"level": "WARNING"},
-    },
+# "json": one JSON object per line (production; what a log collector reads), "console": readable lines
+# (the embedded default of `make run`, config.settings.local). Both carry the request id, user and project
+# of each line and mask secrets (apps.core.logs).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+
+
+def logging_config(log_format: str, level: str) -> dict:
+    from apps.core.logs import formatter
+
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": formatter(log_format)},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            "mlflow": {"level": "WARNING"},
+            "alembic": {"level": "WARNING"},
+        },
+    }
+
+
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# ---------------------------------------------------------------------------
+# Metrics and tracing
+# ---------------------------------------------------------------------------
+# GET /metrics (apps.core.metrics): with METRICS_TOKEN set, only callers sending "Authorization: Bearer <token>";
+# else everyone while METRICS_PUBLIC is on (the embedded default), and with it off (production) only direct
+# callers from METRICS_ALLOWED_NETWORKS that came through no proxy (Prometheus on the internal network).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=True)
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
+# OpenTelemetry tracing (apps.core.tracing), off by default. Exporter: otlp (OTEL_EXPORTER_OTLP_ENDPOINT and the
+# other standard OTEL_* variables), console or memory.
+OTEL_ENABLED = env.bool("OTEL_ENABLED", default=False)
+OTEL_TRACES_EXPORTER = env.str("OTEL_TRACES_EXPORTER", default="otlp")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="maestro-ml")
+
+# ---------------------------------------------------------------------------
+# Resilience: circuit breakers and retries (apps.core.resilience)
+# ---------------------------------------------------------------------------
+# Consecutive transient failures after which a dependency's breaker opens (MLflow, email), and seconds it stays
+# open before one call may try again. The state is shared through the default cache.
+BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)
+BREAKER_RESET_TIMEOUT = env.float("BREAKER_RESET_TIMEOUT", default=30.0)
+# In-process retries of storage writes: attempts, and the exponential backoff's base and ceiling (seconds).
+RETRY_ATTEMPTS = env.int("RETRY_ATTEMPTS", default=3)
+RETRY_BACKOFF_BASE = env.float("RETRY_BACKOFF_BASE", default=0.5)
+RETRY_BACKOFF_MAX = env.float("RETRY_BACKOFF_MAX", default=10.0)
+# MLflow's own HTTP retries: few and short, so an unreachable server fails fast into the breaker and the work is
+# retried later in the background instead of holding a worker for minutes.
+MLFLOW_HTTP_REQUEST_MAX_RETRIES = env.int("MLFLOW_HTTP_REQUEST_MAX_RETRIES", default=2)
+MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR = env.int("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", default=1)
+MLFLOW_HTTP_REQUEST_TIMEOUT = env.int("MLFLOW_HTTP_REQUEST_TIMEOUT", default=30)
+for _name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+    os.environ.setdefault(_name, str(globals()[_name]))  # MLflow's client reads them from the environment
+# A job whose MLflow run could not be logged (MLflow down) still succeeds; its run is logged by a retried task
+# (first retry after this many seconds, doubling up to the maximum) and, after that, by the periodic sweep.
+AUTOML_MLFLOW_SYNC_RETRY_BACKOFF = env.int("AUTOML_MLFLOW_SYNC_RETRY_BACKOFF", default=30)
+AUTOML_MLFLOW_SYNC_RETRY_BACKOFF_MAX = env.int("AUTOML_MLFLOW_SYNC_RETRY_BACKOFF_MAX", default=900)
+AUTOML_MLFLOW_SYNC_MAX_RETRIES = env.int("AUTOML_MLFLOW_SYNC_MAX_RETRIES", default=12)
+CELERY_BEAT_SCHEDULE["automl-mlflow-sync-sweep"] = {
+    "task": "apps.automl.tasks.sweep_training_job_mlflow_sync",
+    "schedule": env.float("AUTOML_MLFLOW_SWEEP_INTERVAL", default=300.0),
+    "options": {"queue": "default"},
 }
+CELERY_TASK_ROUTES = {"apps.automl.tasks.sync_training_job_to_mlflow": {"queue": "default"}, **CELERY_TASK_ROUTES}
 
 # ---------------------------------------------------------------------------
 # Projects and datasets

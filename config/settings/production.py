@@ -62,6 +62,11 @@ if env.str("BACKUP_SCHEDULE", default="") in ("", "off"):
     CELERY_BEAT_SCHEDULE.pop("backups-daily", None)
 
 # ---------------------------------------------------------------------------
+# Metrics: never public (a bearer token, or the internal network without a proxy in between)
+# ---------------------------------------------------------------------------
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+
+# ---------------------------------------------------------------------------
 # Accounts: self-service sign-up only when the operator opens it
 # ---------------------------------------------------------------------------
 ACCOUNTS_OPEN_REGISTRATION = env.bool("ACCOUNTS_OPEN_REGISTRATION", default=False)

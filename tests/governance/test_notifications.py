@@ -54,15 +54,40 @@ def test_notifications_are_emailed_through_djangos_backend(team, tasks_here, dja
     assert set(Notification.objects.values_list("email_status", flat=True)) == {"sent"}
 
 
-def test_a_failing_email_is_recorded_not_raised(team, tasks_here, django_capture_on_commit_callbacks, monkeypatch):
-    def broken(**kwargs):
-        raise ConnectionRefusedError("no SMTP server")
+def test_a_refused_email_is_recorded_not_raised(team, tasks_here, django_capture_on_commit_callbacks, monkeypatch):
+    import smtplib
 
-    monkeypatch.setattr("apps.governance.notify.send_mail", broken)
+    def refused(**kwargs):
+        raise smtplib.SMTPRecipientsRefused({"x@example.org": (550, b"no such mailbox")})
+
+    monkeypatch.setattr("apps.governance.notify.send_mail", refused)
     with django_capture_on_commit_callbacks(execute=True):
         assert submit(team.client("engineer"), team.version).status_code == 201
     failed = Notification.objects.filter(email_status="failed")
-    assert failed.count() == 2 and "no SMTP server" in failed.first().email_error
+    assert failed.count() == 2 and "no such mailbox" in failed.first().email_error
+
+
+def test_an_unreachable_mail_server_leaves_emails_waiting_and_opens_the_breaker(team, settings, monkeypatch):
+    from apps.core.resilience import CacheCircuitStorage
+    from apps.governance.notify import EmailUnavailable, notification_email_send
+
+    calls = []
+
+    def unreachable(**kwargs):
+        calls.append(kwargs)
+        raise ConnectionRefusedError("no SMTP server")
+
+    monkeypatch.setattr("apps.governance.notify.send_mail", unreachable)
+    settings.BREAKER_FAIL_MAX = 2
+    assert submit(team.client("engineer"), team.version).status_code == 201
+    pending = list(Notification.objects.filter(email_status="pending"))
+    assert len(pending) == 2
+    for _ in range(3):
+        with pytest.raises(EmailUnavailable):
+            notification_email_send(notification_id=pending[0].pk)
+    assert len(calls) == 2  # the third try met the open breaker: no connection attempted
+    assert CacheCircuitStorage("email").state == "open"
+    assert set(Notification.objects.values_list("email_status", flat=True)) == {"pending"}  # waiting, not lost
 
 
 def test_a_notification_failure_never_fails_the_move(team, monkeypatch):

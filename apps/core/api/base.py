@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from rest_framework import generics, permissions, serializers
 
-from apps.core import scoping
+from apps.core import logs, scoping
 from apps.core.api.parsers import DEFAULT_LIMIT_SETTING
 from apps.core.exceptions import NotFound
 
@@ -64,6 +64,7 @@ class ScopedAPIView(generics.GenericAPIView):
     def initial(self, request, *args, **kwargs) -> None:
         """Authenticate, check permissions and throttles (DRF), then narrow the queryset (lazily: no query)."""
         super().initial(request, *args, **kwargs)
+        logs.bind(user_id=request.user.pk if request.user.is_authenticated else None)
         if self.is_scoped and isinstance(getattr(self, "queryset", None), QuerySet):
             self.queryset = self.restrict(self.queryset)
             self._queryset_restricted = True
@@ -77,6 +78,7 @@ class ScopedAPIView(generics.GenericAPIView):
     def check_project(self, *, project_id: int, project_name: str = "") -> None:
         """Scope one object whose project id is already known (prediction's hot path): NotFound unless
         the user may see that project. Same rule as :meth:`restrict`, one small query instead of a subquery."""
+        logs.bind(project_id=project_id)
         scoping.check_visible(user=self.request.user, project_id=project_id, project_name=project_name)
 
     def get_queryset(self) -> QuerySet:

@@ -22,6 +22,7 @@ from apps.projects.selectors import datasets_visible_to
 from apps.registry import selectors, services
 from apps.registry.api import serializers as s
 from apps.registry.cards import card_render_html, card_render_pdf
+from apps.registry.metrics import prediction_served
 from apps.registry.models import BatchPrediction, ModelVersion, RegisteredModel
 from apps.registry.serving import model_version_predict, serving_versions
 
@@ -56,6 +57,9 @@ def _prediction_response(version: ModelVersion, data: dict) -> Response:
         version=version, instances=data["instances"], ignore_extra=data.get("ignore_extra", False)
     )
     model_ms = (time.perf_counter() - started) * 1000
+    prediction_served(
+        registered_model_id=version.registered_model_id, rows=len(result.predictions), seconds=model_ms / 1000
+    )
     body = {
         "model_version_id": version.pk,
         "registered_model_id": version.registered_model_id,
