@@ -1,0 +1,43 @@
+// Every page: a form marked data-confirm (deletes, cancels, deploys, rejections) asks before it is sent.
+// A file, not inline: the Content-Security-Policy forbids inline scripts.
+(function () {
+  "use strict";
+
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) {
+        event.preventDefault();
+      }
+    });
+  });
+
+  // Sortable tables: a button in each header cell sorts the rows by that column (numbers as numbers).
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    var body = table.tBodies[0];
+    table.querySelectorAll("thead th").forEach(function (th, column) {
+      var button = th.querySelector("button.sort");
+      if (!button) {
+        return;
+      }
+      button.addEventListener("click", function () {
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        table.querySelectorAll("thead th").forEach(function (other) {
+          other.removeAttribute("aria-sort");
+        });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = a.cells[column].dataset.value || a.cells[column].textContent.trim();
+          var y = b.cells[column].dataset.value || b.cells[column].textContent.trim();
+          var nx = parseFloat(x);
+          var ny = parseFloat(y);
+          var order = !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
+          return ascending ? order : -order;
+        });
+        rows.forEach(function (row) {
+          body.appendChild(row);
+        });
+      });
+    });
+  });
+})();
