@@ -11,6 +11,21 @@
     });
   });
 
+  // A table or block wider than the screen scrolls sideways; make it reachable with the keyboard (Tab, then
+  // the arrow keys) while it overflows.
+  function focusableWhenScrolling() {
+    document.querySelectorAll("main table, main .scroll, main pre").forEach(function (element) {
+      if (element.scrollWidth > element.clientWidth + 1) {
+        element.setAttribute("tabindex", "0");
+      } else if (element.getAttribute("tabindex") === "0") {
+        element.removeAttribute("tabindex");
+      }
+    });
+  }
+  focusableWhenScrolling();
+  window.addEventListener("resize", focusableWhenScrolling);
+  window.addEventListener("load", focusableWhenScrolling);
+
   // Sortable tables: a button in each header cell sorts the rows by that column (numbers as numbers).
   document.querySelectorAll("table.sortable").forEach(function (table) {
     var body = table.tBodies[0];
