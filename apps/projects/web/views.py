@@ -1,4 +1,5 @@
-"""Session pages: the landing page, a project (datasets, upload, members) and a dataset (profile, preview).
+"""Session pages: the list of projects, a project (datasets, upload, members, a sample dataset in one click) and a
+dataset (its columns drawn, profile, preview).
 
 They call the same selectors and services as the API; a domain error becomes a message on the page
 (or a 404 for objects of projects the user cannot see).
