@@ -5,6 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.accounts.web.views import admin_login
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
+from apps.dashboard.operations import install as install_admin_operations
+
+# The admin's titles and its index's operations summary (jobs, failures, queues, models, approvals, audit).
+install_admin_operations(admin.site)
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -36,6 +40,7 @@ urlpatterns = [
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api-v1"))),
+    path("", include("apps.dashboard.web.urls")),
     path("", include("apps.accounts.web.urls")),
     path("", include("apps.projects.web.urls")),
     path("", include("apps.automl.web.urls")),

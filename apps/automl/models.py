@@ -54,6 +54,9 @@ class TrainingJob(BackgroundWork):
     # Results
     leaderboard = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    evaluation = models.JSONField(
+        default=dict, blank=True, help_text="Confusion matrix and curves, or predicted vs actual, on the test split."
+    )
     best_model = models.CharField(max_length=255, blank=True)
     features = models.JSONField(default=list, blank=True, help_text="[{name, dtype}] the predictor was fitted on")
     class_labels = models.JSONField(default=list, blank=True)

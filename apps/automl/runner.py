@@ -83,6 +83,20 @@ def leaderboard_rows(predictor, test) -> list[dict]:
     return rows
 
 
+def held_out_evaluation(predictor, test) -> dict:
+    """Confusion matrix and curves, or predicted against actual, on the test split (``apps.automl.evaluation``).
+
+    The plots are a view of the model, not the model: a failure here is recorded and the job still succeeds.
+    """
+    from apps.automl.evaluation import evaluate_predictor
+
+    try:
+        return evaluate_predictor(predictor, test)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded in place of the plots
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def fit(job_dir: Path, spec: dict) -> dict:
     """Fit a TabularPredictor as ``spec`` says and describe what it produced."""
     begun = time.monotonic()
@@ -125,6 +139,7 @@ def fit(job_dir: Path, spec: dict) -> dict:
         for name, value in predictor.evaluate(test, silent=True).items()
         if isinstance(plain(value), (int, float))
     }
+    evaluation = held_out_evaluation(predictor, test)
     best_model = predictor.model_best
     raw_types = predictor.feature_metadata_in.type_map_raw
     features = [
@@ -145,6 +160,7 @@ def fit(job_dir: Path, spec: dict) -> dict:
         "best_model": str(best_model),
         "leaderboard": leaderboard,
         "metrics": metrics,
+        "evaluation": evaluation,
         "features": features,
         "class_labels": class_labels,
         "models_kept": [str(name) for name in predictor.model_names()],

@@ -285,6 +285,7 @@ def _training_job_succeed(*, job_id: int, outcome) -> TrainingJob:
     job.best_model = result["best_model"]
     job.leaderboard = result["leaderboard"]
     job.metrics = result["metrics"]
+    job.evaluation = result.get("evaluation") or {}
     job.features = result["features"]
     job.class_labels = result["class_labels"]
     job.split = outcome.split

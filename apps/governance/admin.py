@@ -15,6 +15,7 @@ from apps.governance.models import (
     ApprovalEvent,
     ApprovalPolicy,
     ApprovalRequest,
+    Notification,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -180,4 +181,24 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     inlines = [WebhookDeliveryInline]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """In-app notifications and their email delivery, read-only: they are written by the approval workflow."""
+
+    list_display = ["created_at", "user", "title", "kind", "read_at", "email_status"]
+    list_filter = ["kind", "email_status", ("read_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "title", "body"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Notification._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -301,6 +301,20 @@ def dataset_create(*, user: User, project: Project, name: str | None, file: Uplo
     return dataset
 
 
+def sample_dataset_add(*, user: User, project: Project, sample: str) -> Dataset:
+    """Upload one of the sample datasets shipped with Maestro ML (``apps.projects.samples``) into ``project``,
+    through ``dataset_create`` like any upload (same checks, profile and hash). 400 for an unknown sample."""
+    from django.core.files import File
+
+    from apps.projects.samples import SAMPLES
+
+    chosen = SAMPLES.get(sample)
+    if chosen is None:
+        raise ValidationError(f"No sample dataset is named '{sample}'; choose one of {', '.join(SAMPLES)}.")
+    with open(chosen.path, "rb") as handle:
+        return dataset_create(user=user, project=project, name=chosen.title, file=File(handle, name=chosen.filename))
+
+
 def dataset_remove(*, dataset: Dataset) -> None:
     """Delete a dataset row and, once that is committed, its file. 409 when a job or model uses it.
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,6 +49,7 @@ DTYPES = (NUMERIC, CATEGORICAL, TEXT, DATETIME, BOOLEAN)
 CATEGORICAL_MAX_UNIQUE = 50
 CATEGORICAL_MAX_RATIO = 0.05
 TOP_VALUES = 10
+HISTOGRAM_BINS = 20  # bins of the histogram stored for each numeric column (the dataset page draws it)
 # Date formats recognised in text columns (ISO 8601 dates and times are recognised by the parser itself).
 DATETIME_FORMATS = (
     "%Y-%m-%d",
@@ -441,6 +443,16 @@ def _numeric_stats(array: pa.ChunkedArray) -> dict:
     return stats
 
 
+def _histogram(array: pa.ChunkedArray, n_unique: int) -> dict | None:
+    """Counts of the finite values in up to HISTOGRAM_BINS equal-width bins ({edges, counts}); None if none."""
+    values = pc.cast(array.drop_null(), pa.float64()).to_numpy()
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    counts, edges = np.histogram(values, bins=max(1, min(HISTOGRAM_BINS, n_unique)))
+    return {"edges": [float(f"{edge:.6g}") for edge in edges], "counts": [int(count) for count in counts]}
+
+
 def _parse_datetimes(array: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str] | None:
     """The text column as timestamps when every value matches one known date format, else None."""
     sample = array.drop_null().slice(0, DATETIME_SAMPLE)
@@ -470,6 +482,7 @@ def profile_column(name: str, series: pd.Series) -> dict:
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         entry.update(dtype=NUMERIC, n_unique=_n_unique(array))
         entry.update(_numeric_stats(array))
+        entry["histogram"] = _histogram(array, entry["n_unique"])
         return entry
     if pa.types.is_boolean(kind):
         counts = _value_counts(array)

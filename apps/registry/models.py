@@ -70,6 +70,9 @@ class ModelVersion(TimeStampedModel):
     eval_metric = models.CharField(max_length=64, blank=True)
     best_model = models.CharField(max_length=255, blank=True, help_text="AutoGluon's name of the best model.")
     leaderboard = models.JSONField(default=list, blank=True)
+    evaluation = models.JSONField(
+        default=dict, blank=True, help_text="The training job's evaluation on its held-out split, for the plots."
+    )
     mlflow_sync_attempts = models.PositiveIntegerField(default=0)
     mlflow_synced_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
 # Columns of a version that lists (API and pages) never show: the card, the leaderboard and the feature list
 # can each be large, and a list holds every version of every model.
-VERSION_LIST_DEFERRED = ("card", "leaderboard", "features", "class_labels", "intended_use", "limitations")
+VERSION_LIST_DEFERRED = (
+    "card",
+    "leaderboard",
+    "evaluation",
+    "features",
+    "class_labels",
+    "intended_use",
+    "limitations",
+)
 
 
 def version_summaries() -> QuerySet[ModelVersion]:

@@ -112,6 +112,7 @@ def model_version_register_from_job(*, job_id: int) -> ModelVersion:
         eval_metric=job.eval_metric or "",
         best_model=job.best_model or "",
         leaderboard=job.leaderboard or [],
+        evaluation=job.evaluation or {},
         created_by=job.created_by,
     )
     version.full_clean()

@@ -5,14 +5,6 @@
 
   var POLL_MS = 2000;
 
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) {
-        event.preventDefault();
-      }
-    });
-  });
-
   function followJob(card) {
     var status = card.querySelector(".js-status");
     var progress = card.querySelector(".js-progress");

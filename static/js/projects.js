@@ -1,4 +1,4 @@
-// Project and dataset pages: confirmations before destructive actions, and upload feedback.
+// Project and dataset pages: upload feedback (confirmations are site.js's).
 // Loaded as a file (the Content-Security-Policy forbids inline scripts).
 (function () {
   "use strict";
@@ -13,14 +13,6 @@
     }
     return (unit === 0 ? value : value.toFixed(1)) + " " + units[unit];
   }
-
-  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) {
-        event.preventDefault();
-      }
-    });
-  });
 
   document.querySelectorAll("form.js-upload").forEach(function (form) {
     var input = form.querySelector("input[type=file]");

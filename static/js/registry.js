@@ -1,15 +1,7 @@
-// Registry pages: confirmations before deploy/rollback, and the "try a prediction" form, which posts
+// Registry pages: the "try a prediction" form, which posts
 // the rows to the prediction API with the page's session and CSRF token. A file, not inline: the CSP forbids those.
 (function () {
   "use strict";
-
-  document.querySelectorAll("form.js-confirm[data-confirm]").forEach(function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!window.confirm(form.dataset.confirm)) {
-        event.preventDefault();
-      }
-    });
-  });
 
   document.querySelectorAll(".js-predict").forEach(function (card) {
     var button = card.querySelector(".js-predict-button");

@@ -21,7 +21,13 @@ def test_excluded_model_families_are_never_attempted(tmp_path):
         "excluded_model_types": ["NN_TORCH", "FASTAI"],
         "verbosity": 0,
     }
-    runner.fit(tmp_path, spec)
+    result = runner.fit(tmp_path, spec)
     predictor = TabularPredictor.load(str(tmp_path / runner.PREDICTOR_DIR), verbosity=0)
     assert any(name.startswith("LinearModel") for name in predictor.model_names())
     assert predictor.model_failures().empty, "an excluded family was attempted"
+    # The held-out evaluation the version page draws is computed in the same run.
+    evaluation = result["evaluation"]
+    assert evaluation["kind"] == "classification" and evaluation["n_rows"] == 30
+    assert sorted(evaluation["labels"]) == ["setosa", "versicolor", "virginica"]
+    assert sum(map(sum, evaluation["confusion_matrix"])) == 30
+    assert [curve["label"] for curve in evaluation["curves"]] == evaluation["labels"]

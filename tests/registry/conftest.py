@@ -17,6 +17,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from apps.automl.choices import JobStatus
+from apps.automl.evaluation import evaluate_predictor
 from apps.automl.models import TrainingJob
 from apps.core.archives import archive_directory
 from apps.registry import hooks
@@ -56,6 +57,7 @@ class Trained:
     best_model: str
     mlflow_run_id: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
 
 def _plain(value):
@@ -93,6 +95,7 @@ def _train(sample: str, folder: Path, tracking_uri: str) -> Trained:
     ]
     class_labels = [_plain(label) for label in predictor.class_labels] if predictor.class_labels is not None else []
     best_model = predictor.model_best
+    evaluation = evaluate_predictor(predictor, test)
     predictor.delete_models(models_to_keep="best", dry_run=False)
     predictor.save_space()
     predictor.save()
@@ -119,6 +122,7 @@ def _train(sample: str, folder: Path, tracking_uri: str) -> Trained:
         best_model=best_model,
         mlflow_run_id=run.info.run_id,
         rows=[{key: _plain(value) for key, value in row.items()} for row in rows.to_dict(orient="records")],
+        evaluation=evaluation,
     )
 
 
@@ -201,6 +205,7 @@ def make_job(trained):
             "finished_at": now,
             "leaderboard": model.leaderboard,
             "metrics": model.metrics,
+            "evaluation": model.evaluation,
             "best_model": model.best_model,
             "features": model.features,
             "class_labels": model.class_labels,

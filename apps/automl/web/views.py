@@ -37,7 +37,12 @@ def project_jobs(request, pk: int):
     project = visible_or_404(request, Project.objects.all(), pk, project_field="", what="Project")
     datasets = list(project.datasets.order_by("name"))
     can_run = _can_run(request.user, project)
-    form = TrainingJobForm(request.POST or None, datasets=datasets)
+    chosen = request.GET.get("dataset", "")
+    form = TrainingJobForm(
+        request.POST or None,
+        datasets=datasets,
+        initial={"dataset": int(chosen) if chosen.isdigit() else None, "target": request.GET.get("target", "")},
+    )
     status = 200
     if request.method == "POST":
         if not can_run:

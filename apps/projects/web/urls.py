@@ -5,8 +5,9 @@ from apps.projects.web import views
 app_name = "projects"
 
 urlpatterns = [
-    path("", views.landing, name="home"),
+    path("projects/", views.landing, name="home"),
     path("projects/new", views.project_create_page, name="project-create"),
+    path("projects/sample", views.sample_start_page, name="sample-start"),
     path("projects/<int:pk>/", views.project_detail, name="project-detail"),
     path("projects/<int:pk>/edit", views.project_edit_page, name="project-edit"),
     path("projects/<int:pk>/delete", views.project_delete_page, name="project-delete"),

@@ -1,4 +1,5 @@
-"""Session pages: the landing page, a project (datasets, upload, members) and a dataset (profile, preview).
+"""Session pages: the list of projects, a project (datasets, upload, members, a sample dataset in one click) and a
+dataset (its columns drawn, profile, preview).
 
 They call the same selectors and services as the API; a domain error becomes a message on the page
 (or a 404 for objects of projects the user cannot see).
@@ -22,6 +23,7 @@ from apps.core.web import attempt, visible_or_404
 from apps.projects.choices import ProjectRole
 from apps.projects.models import Dataset, Project
 from apps.projects.permissions import project_role, user_may
+from apps.projects.samples import SAMPLES
 from apps.projects.selectors import (
     dataset_preview,
     project_members,
@@ -35,6 +37,7 @@ from apps.projects.services import (
     project_member_remove,
     project_member_upsert,
     project_update,
+    sample_dataset_add,
 )
 from apps.projects.uploads import use_dataset_upload_handler
 from apps.projects.web.forms import DatasetUploadForm, MemberForm, ProjectForm
@@ -60,11 +63,10 @@ def _project_url(project_id) -> str:
     return reverse("projects:project-detail", args=[project_id])
 
 
+@login_required
 @require_GET
 def landing(request):
-    """The signed-in user's projects, or an invitation to sign in."""
-    if not request.user.is_authenticated:
-        return render(request, "projects/landing.html", {"login_url": settings.LOGIN_URL})
+    """Every project the signed-in user may see, and the "new project" form (the dashboard at / shows a few)."""
     return render(
         request,
         "projects/landing.html",
@@ -116,6 +118,48 @@ def project_detail(request, pk):
             "max_upload_bytes": settings.DATASET_MAX_UPLOAD_BYTES,
         },
     )
+
+
+@login_required
+@require_POST
+def sample_start_page(request):
+    """The guided start's one click: a new project holding a sample dataset, then the "new job" form filled in
+    with it and its target. Into an existing project (``project`` posted) the sample is only added."""
+    sample = SAMPLES.get(request.POST.get("sample", ""))
+    if sample is None:
+        messages.error(request, f"Choose one of the sample datasets: {', '.join(SAMPLES)}.")
+        return redirect("projects:home")
+    if request.POST.get("project", "").isdigit():
+        project = _visible_project(request, request.POST["project"])
+    else:
+        project = attempt(
+            request,
+            lambda: project_create(
+                owner=request.user,
+                name=_free_project_name(request.user, f"{sample.title} sample"),
+                description=f"Made from the sample dataset {sample.filename}: {sample.description}",
+            ),
+        )
+        if not project:
+            return redirect("projects:home")
+    dataset = attempt(request, lambda: sample_dataset_add(user=request.user, project=project, sample=sample.key))
+    if not dataset:
+        return redirect(_project_url(project.pk))
+    messages.success(
+        request,
+        f"Sample dataset '{dataset.name}' added: {dataset.n_rows} rows. Its target column is {sample.target}; "
+        "start training below.",
+    )
+    jobs_url = reverse("automl:project-jobs", args=[project.pk])
+    return HttpResponseRedirect(f"{jobs_url}?dataset={dataset.pk}&target={sample.target}#new-job")
+
+
+def _free_project_name(owner, base: str) -> str:
+    """``base``, or ``base 2``, ``base 3``... the first name ``owner`` has no project under."""
+    taken = set(Project.objects.filter(owner=owner, name__startswith=base).values_list("name", flat=True))
+    if base not in taken:
+        return base
+    return next(f"{base} {n}" for n in range(2, len(taken) + 3) if f"{base} {n}" not in taken)
 
 
 @login_required
@@ -246,6 +290,8 @@ def dataset_detail(request, pk):
             "can_delete": user_may(
                 request.user, dataset.project, minimum=ProjectRole.EDITOR, capability="datasets:delete"
             ),
+            "can_train": not dataset.project.is_archived
+            and user_may(request.user, dataset.project, minimum=ProjectRole.EDITOR, capability="automl:run"),
         },
     )
 

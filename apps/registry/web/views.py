@@ -11,7 +11,9 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.exceptions import DomainError
@@ -24,6 +26,7 @@ from apps.registry import hooks, selectors, services
 from apps.registry.cards import card_template_context
 from apps.registry.hooks import approval_for
 from apps.registry.models import ModelVersion, RegisteredModel
+from apps.registry.web.plots import evaluation_plot_svg, evaluation_plots
 
 
 def _may(user, project, capability: str) -> bool:
@@ -99,6 +102,8 @@ def model_version_detail(request, pk: int):
             "project": project,
             **card_template_context(version.card),
             "approval_state": approval_for(version).state,
+            "evaluation": version.evaluation or {},
+            "evaluation_plots": evaluation_plots(version.evaluation or {}),
             "is_production": version.registered_model.production_version_id == version.pk,
             "batches": version.batch_predictions.select_related("dataset")[:20],
             "datasets": datasets,
@@ -174,3 +179,15 @@ def model_version_batch_page(request, pk: int):
         success=f"Batch prediction of {dataset.name} queued; refresh this page to see it finish.",
     )
     return redirect("registry:model-version-detail", pk=version.pk)
+
+
+@login_required
+@require_GET
+@cache_control(private=True, max_age=3600)
+def model_version_evaluation_plot(request, pk: int, name: str):
+    """One evaluation plot of a version as SVG, drawn from the evaluation stored at training time."""
+    version = _version(request, pk)
+    svg = evaluation_plot_svg(version.evaluation or {}, name)
+    if svg is None:
+        raise Http404("This version has no such plot.")
+    return HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
