@@ -80,5 +80,5 @@ def test_compose_and_kubernetes_name_the_header_their_proxy_writes():
     nginx = (ROOT / "deploy" / "nginx" / "maestro.conf").read_text()
     assert "proxy_set_header X-Real-IP $remote_addr;" in nginx
     assert compose_environment("web").get("DJANGO_CLIENT_IP_HEADER") == "HTTP_X_REAL_IP"
-    configmap = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())
+    configmap = yaml.safe_load((ROOT / "deploy" / "k8s" / "base" / "configmap.yaml").read_text())
     assert configmap["data"]["DJANGO_CLIENT_IP_HEADER"] == "HTTP_X_REAL_IP"
