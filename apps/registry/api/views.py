@@ -19,7 +19,7 @@ from apps.core.api.parsers import PREDICT_LIMIT_SETTING
 from apps.core.exceptions import Conflict, NotFound, ValidationError
 from apps.core.ratelimit import ApiRateThrottle
 from apps.projects.selectors import datasets_visible_to
-from apps.registry import selectors, services
+from apps.registry import hooks, selectors, services
 from apps.registry.api import serializers as s
 from apps.registry.cards import card_render_html, card_render_pdf
 from apps.registry.models import BatchPrediction, ModelVersion, RegisteredModel
@@ -50,7 +50,7 @@ class PredictRateThrottle(ApiRateThrottle):
     rate_setting = "RATELIMIT_PREDICT"
 
 
-def _prediction_response(version: ModelVersion, data: dict) -> Response:
+def _prediction_response(version: ModelVersion, data: dict, caller_id: int | None = None) -> Response:
     started = time.perf_counter()
     result = model_version_predict(
         version=version, instances=data["instances"], ignore_extra=data.get("ignore_extra", False)
@@ -65,6 +65,17 @@ def _prediction_response(version: ModelVersion, data: dict) -> Response:
     if result.probabilities is not None:
         body["probabilities"] = result.probabilities
         body["class_labels"] = result.class_labels
+    # Monitoring's prediction log (production versions): ids the client names in feedback; queued, never blocking.
+    prediction_ids = hooks.online_predictions_made(
+        version=version,
+        instances=data["instances"],
+        predictions=result.predictions,
+        probabilities=result.probabilities,
+        caller_id=caller_id,
+        latency_ms=model_ms,
+    )
+    if prediction_ids is not None:
+        body["prediction_ids"] = prediction_ids
     # How long validation + the model took, so clients can tell model time from network and queueing.
     return Response(body, headers={"Server-Timing": f"model;dur={model_ms:.2f}"})
 
@@ -127,7 +138,8 @@ class RegisteredModelPredictView(RegistryView):
         data.is_valid(raise_exception=True)
         if version_id is None:
             raise Conflict(f"'{name}' has no production version; deploy one first.")
-        return _prediction_response(serving_versions.get(version_id=version_id, sha256=sha256), data.validated_data)
+        version = serving_versions.get(version_id=version_id, sha256=sha256)
+        return _prediction_response(version, data.validated_data, caller_id=request.user.pk)
 
 
 class RegisteredModelDeployView(RegistryView):
@@ -286,7 +298,7 @@ class ModelVersionPredictView(ModelVersionView):
         version = self.get_object()
         data = s.PredictSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _prediction_response(version, data.validated_data)
+        return _prediction_response(version, data.validated_data, caller_id=request.user.pk)
 
 
 class ModelVersionDeployView(ModelVersionView):
