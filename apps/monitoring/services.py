@@ -257,6 +257,18 @@ def _reference_column(values: list[Any], kind: str) -> pd.Series:
     return series.map(lambda v: None if v is None else str(v))
 
 
+IDENTIFIER_NOTE = "not tested: text or identifier (most training values are unique)"
+IDENTIFIER_MIN_UNIQUE = 50
+
+
+def _identifier_like(column: dict[str, Any]) -> bool:
+    """A categorical feature whose training values are mostly distinct (names, ids, free text): every new value
+    would be a "new category", so category tests cannot say anything about it."""
+    present = column.get("count", 0) * (1 - column.get("missing_share", 0.0))
+    unique = column.get("n_unique", 0)
+    return column.get("kind") == drift.CATEGORICAL and unique >= IDENTIFIER_MIN_UNIQUE and unique > 0.5 * present
+
+
 def drift_evaluate(
     *, reference: ReferenceProfile, features: list[dict[str, str]], current: pd.DataFrame, share_threshold: float
 ) -> dict[str, Any]:
@@ -265,7 +277,11 @@ def drift_evaluate(
     results = []
     for feature in features:
         name = feature["name"]
-        kind = reference.features.get(name, {}).get("kind") or profile.drift_kind(feature.get("dtype", ""))
+        column = reference.features.get(name, {})
+        kind = column.get("kind") or profile.drift_kind(feature.get("dtype", ""))
+        if _identifier_like(column):
+            results.append({"feature": name, "kind": kind, "test": None, "drifted": False, "note": IDENTIFIER_NOTE})
+            continue
         verdict = drift.column_drift(
             feature=name,
             kind=kind,
