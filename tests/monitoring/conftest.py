@@ -8,12 +8,14 @@ import pytest
 from apps.monitoring.logbook import monitor_states, writer
 from apps.registry.services import model_version_deploy
 from tests.projects.factories import DatasetFactory, ProjectFactory
-from tests.registry.conftest import (  # noqa: F401 - fixtures
-    _train,
-    approvals,
-    make_job,
-    make_version,
-    registry_settings,
+from tests.registry import conftest as registry
+
+# The registry's fixtures, reused here.
+approvals, make_job, make_version, registry_settings = (
+    registry.approvals,
+    registry.make_job,
+    registry.make_version,
+    registry.registry_settings,
 )
 
 
@@ -22,7 +24,7 @@ def trained(tmp_path_factory):
     """Only the titanic predictor (the registry's fixture trains three)."""
     from django.conf import settings
 
-    return {"titanic": _train("titanic", tmp_path_factory.mktemp("monitoring"), settings.MLFLOW_TRACKING_URI)}
+    return {"titanic": registry._train("titanic", tmp_path_factory.mktemp("monitoring"), settings.MLFLOW_TRACKING_URI)}
 
 
 @pytest.fixture(autouse=True)

@@ -265,8 +265,28 @@ def test_a_flagged_report_notifies_members_and_webhooks_and_shows_on_metrics(
     assert '"drifted_features"' in message.body
 
     metrics = APIClient().get("/metrics").content.decode()
-    assert (
-        f'maestro_model_drift_flagged{{project="{project.name}",registered_model="{production.registered_model.name}",registered_model_id="{production.registered_model_id}"}} 1.0'
-        in metrics
+    labels = (
+        f'project="{project.name}",registered_model="{production.registered_model.name}",'
+        f'registered_model_id="{production.registered_model_id}"'
     )
+    assert f"maestro_model_drift_flagged{{{labels}}} 1.0" in metrics
+    assert f"maestro_model_drifted_features{{{labels}}} 2.0" in metrics
     assert "maestro_predictions_log_dropped_total" in metrics
+
+
+def test_alert_rules_use_exported_metrics():
+    import yaml
+
+    from apps.monitoring.metrics import LABELS, MonitoringCollector
+    from tests.deploy.test_deploy_files import DEPLOY, promql_names
+
+    exported = {family.name: set(LABELS) for family in MonitoringCollector().describe()}
+    exported["maestro_predictions_log_dropped_total"] = set()
+    exported["maestro_predictions_logged_total"] = {"source"}
+    assert "/etc/prometheus/monitoring-alerts.yaml" in (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "monitoring-alerts.yaml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            metrics, labels = promql_names(rule["expr"])
+            assert metrics and metrics <= exported.keys(), rule["alert"]
+            assert labels <= set().union(*(exported[name] for name in metrics)), rule["alert"]
