@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -181,6 +181,7 @@ class PredictionLogWriter:
                 logger.exception("Could not write the prediction log")
             finally:
                 close_old_connections()
+        connection.close()  # the thread's own connection
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the thread after a last drain (at exit, and in tests)."""

@@ -11,11 +11,12 @@ from tests.projects.factories import DatasetFactory, ProjectFactory
 from tests.registry import conftest as registry
 
 # The registry's fixtures, reused here.
-approvals, make_job, make_version, registry_settings = (
+approvals, make_job, make_version, registry_settings, role_groups = (
     registry.approvals,
     registry.make_job,
     registry.make_version,
     registry.registry_settings,
+    registry.role_groups,
 )
 
 

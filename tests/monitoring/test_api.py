@@ -290,3 +290,14 @@ def test_alert_rules_use_exported_metrics():
             metrics, labels = promql_names(rule["expr"])
             assert metrics and metrics <= exported.keys(), rule["alert"]
             assert labels <= set().union(*(exported[name] for name in metrics)), rule["alert"]
+
+
+def test_scheduled_reports_pick_each_production_model_once_per_interval(production):
+    now = timezone.now()
+    model_id = production.registered_model_id
+    assert model_id in services.drift_reports_due(now=now)
+    assert model_id not in services.drift_reports_due(now=now + timedelta(hours=1))
+    assert model_id in services.drift_reports_due(now=now + timedelta(hours=25))
+    # Nothing logged yet: the scheduled report is skipped, not failed.
+    assert services.scheduled_drift_report(registered_model_id=model_id) is None
+    assert not DriftReport.objects.exists()
