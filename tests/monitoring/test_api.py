@@ -4,6 +4,7 @@ and access control on every endpoint."""
 import uuid
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -232,8 +233,6 @@ def test_retention_deletes_only_records_older_than_their_models_period(logged, m
 def test_a_flagged_report_notifies_members_and_webhooks_and_shows_on_metrics(
     production, settings, django_capture_on_commit_callbacks, monkeypatch
 ):
-    import pandas as pd
-
     from tests.conftest import EXAMPLES
 
     settings.MONITORING_MIN_REPORT_ROWS = 10
@@ -301,3 +300,25 @@ def test_scheduled_reports_pick_each_production_model_once_per_interval(producti
     # Nothing logged yet: the scheduled report is skipped, not failed.
     assert services.scheduled_drift_report(registered_model_id=model_id) is None
     assert not DriftReport.objects.exists()
+
+
+def test_admin_lists_and_shows_every_monitoring_model(logged):
+    from tests.accounts.factories import UserFactory
+
+    version, row = logged
+    services.monitor_for(registered_model=version.registered_model)
+    report = DriftReport.objects.create(
+        registered_model_id=version.registered_model_id,
+        model_version=version,
+        window_start=timezone.now(),
+        window_end=timezone.now(),
+    )
+    services.reference_profile_from_frames(
+        version=version, train=pd.DataFrame({"Age": [1.0, 2.0]}), heldout_predictions=[], heldout_actuals=[]
+    )
+    admin = APIClient()
+    admin.force_login(UserFactory(roles=["admin"], is_staff=True, is_superuser=True))
+    for name, pk in (("modelmonitor", version.registered_model.monitor.pk), ("predictionrecord", row.pk),
+                     ("referenceprofile", version.reference_profile.pk), ("driftreport", report.pk)):  # fmt: skip
+        assert admin.get(f"/admin/monitoring/{name}/").status_code == 200, name
+        assert admin.get(f"/admin/monitoring/{name}/{pk}/change/").status_code == 200, name

@@ -149,13 +149,17 @@ def register(project, dataset, archive: Path, record: dict, name: str = ""):
 def production_pair(project, dataset, archive: Path, record: dict) -> tuple[str, str]:
     """The same predictor as two production models, one with the prediction log on and one with it off; answers
     their predict paths (the deploy's approval workflow is not what is measured: production is set directly)."""
+    from factory.django import mute_signals
+
     from apps.monitoring.models import ModelMonitor
     from apps.registry.choices import VersionStatus
     from apps.registry.models import RegisteredModel
+    from apps.registry.signals import model_version_registered
 
     paths = []
     for name, enabled in (("logged", True), ("not logged", False)):
-        version = register(project, dataset, archive, record, name=f"Serving benchmark, {name}")
+        with mute_signals(model_version_registered):  # no explanation or profile queued ahead of the batch runs
+            version = register(project, dataset, archive, record, name=f"Serving benchmark, {name}")
         version.status = VersionStatus.PRODUCTION
         version.save(update_fields=["status"])
         RegisteredModel.objects.filter(pk=version.registered_model_id).update(production_version=version)
@@ -164,6 +168,20 @@ def production_pair(project, dataset, archive: Path, record: dict) -> tuple[str,
         monitor.save(update_fields=["enabled"])
         paths.append(f"/api/v1/registered-models/{version.registered_model_id}/predict")
     return paths[0], paths[1]
+
+
+def print_log_table(logged: Latencies, unlogged: Latencies) -> bool:
+    """The prediction log on against off; True when the p50 overhead meets its goal."""
+    print()
+    print(f"{'prediction log (1 client, alternating)':<44} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for row in (logged, unlogged):
+        print(
+            f"{row.name:<44} {len(row.seconds):>6} {row.percentile(50):>8.2f} {row.percentile(95):>8.2f} "
+            f"{row.percentile(99):>8.2f}"
+        )
+    overhead = logged.percentile(50) - unlogged.percentile(50)
+    print(f"p50 overhead of the prediction log: {overhead:.2f} ms (goal <= {GOAL_LOG_OVERHEAD_MS:.0f} ms)", flush=True)
+    return overhead <= GOAL_LOG_OVERHEAD_MS
 
 
 def time_raw(predictor, row_frame, n: int, warm: int = 20) -> Latencies:
@@ -436,6 +454,7 @@ def main() -> int:
             unlogged_blocks.append(time_rest([unlogged_one], REQUESTS // BLOCKS, "log off"))
         logged = merged(logged_blocks, "REST registered-models/{id}/predict, log on")
         unlogged = merged(unlogged_blocks, "REST registered-models/{id}/predict, log off")
+        log_ok = print_log_table(logged, unlogged)
         raw = merged(raw_blocks, "raw predictor.predict, in process")
         sequential = merged(rest_blocks, "REST POST models/{id}/predict, 1 client")
         concurrent = time_rest(
@@ -489,16 +508,8 @@ def main() -> int:
     label = "  of which the worker ran (read, predict, CSV)"
     print(f"{label:<44} {worker_batch:>8.2f} {BATCH_ROWS / worker_batch:>10.0f}")
     print(f"(REST mean of the 1-client run: {statistics.mean(sequential.seconds) * 1000:.2f} ms)")
-    print()
-    print(f"{'prediction log (1 client, alternating)':<44} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for row in (logged, unlogged):
-        print(
-            f"{row.name:<44} {len(row.seconds):>6} {row.percentile(50):>8.2f} {row.percentile(95):>8.2f} "
-            f"{row.percentile(99):>8.2f}"
-        )
-    overhead = logged.percentile(50) - unlogged.percentile(50)
-    print(f"p50 overhead of the prediction log: {overhead:.2f} ms (goal <= {GOAL_LOG_OVERHEAD_MS:.0f} ms)")
-    ok = ok and overhead <= GOAL_LOG_OVERHEAD_MS
+    print_log_table(logged, unlogged)
+    ok = ok and log_ok
     return 0 if ok else 1
 
 

@@ -17,6 +17,7 @@ from apps.core.exceptions import ValidationError
 from apps.monitoring import selectors, services
 from apps.monitoring.api import serializers as s
 from apps.monitoring.choices import ReportTrigger
+from apps.monitoring.models import DriftReport
 from apps.projects.csv_safety import escape_cell
 from apps.registry.models import RegisteredModel
 
@@ -128,4 +129,4 @@ class RegisteredModelDriftView(MonitoredModelView):
 class DriftReportDetailView(ScopedAPIView, generics.RetrieveAPIView):
     project_field = "registered_model__project"
     serializer_class = s.DriftReportSerializer
-    queryset = selectors.DriftReport.objects.select_related("registered_model", "model_version")
+    queryset = DriftReport.objects.select_related("registered_model", "model_version")
