@@ -329,8 +329,9 @@ def drift_report_create(
     if version is None:
         raise Conflict(f"'{registered_model.name}' has no production version to monitor.")
     reference = ReferenceProfile.objects.filter(model_version=version).first()
-    if reference is None:
-        raise Conflict(f"The reference profile of v{version.version} is not made yet; try again in a minute.")
+    if reference is None:  # being made after registration, or a version registered before monitoring existed
+        _queue_reference_profile(version.pk)
+        raise Conflict(f"The reference profile of v{version.version} is being made; try again in a minute.")
     if reference.status != ProfileStatus.READY:
         raise Conflict(f"The reference profile of v{version.version} could not be made: {reference.error}")
     end = now or timezone.now()
@@ -386,6 +387,15 @@ def drift_report_create(
         " (flagged)" if report.flagged else "",
     )
     return report
+
+
+def _queue_reference_profile(version_id: int) -> None:
+    from apps.monitoring.tasks import build_reference_profile
+
+    try:
+        build_reference_profile.delay(version_id)
+    except Exception:
+        logger.exception("Could not queue the reference profile of model version %s", version_id)
 
 
 def _notify_flagged(report: DriftReport) -> None:

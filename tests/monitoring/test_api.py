@@ -322,3 +322,13 @@ def test_admin_lists_and_shows_every_monitoring_model(logged):
                      ("referenceprofile", version.reference_profile.pk), ("driftreport", report.pk)):  # fmt: skip
         assert admin.get(f"/admin/monitoring/{name}/").status_code == 200, name
         assert admin.get(f"/admin/monitoring/{name}/{pk}/change/").status_code == 200, name
+
+
+def test_a_report_without_a_reference_queues_one_and_says_so(production, monkeypatch):
+    queued = []
+    monkeypatch.setattr("apps.monitoring.tasks.build_reference_profile.delay", queued.append)
+    answer = client_for(production.registered_model.project.owner).post(
+        f"/api/v1/registered-models/{production.registered_model_id}/drift"
+    )
+    assert answer.status_code == 409 and "is being made" in answer.json()["detail"]
+    assert queued == [production.pk]
