@@ -197,13 +197,9 @@ writer = PredictionLogWriter()
 
 
 def _flush_at_exit() -> None:
-    try:
-        writer._stop.set()
-        if writer._pid == os.getpid():
-            while writer.drain():
-                pass
-    except Exception:
-        logger.warning("Prediction log rows still queued at exit were not written", exc_info=True)
+    """A process that ends writes what its thread had not written yet (without a thread, nothing is written)."""
+    if writer._thread is not None and writer._pid == os.getpid():
+        writer.stop()
 
 
 atexit.register(_flush_at_exit)
