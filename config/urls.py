@@ -24,6 +24,7 @@ api_v1 = [
     path("", include("apps.registry.api.urls")),
     path("", include("apps.explain.api.urls")),
     path("", include("apps.governance.api.urls")),
+    path("", include("apps.monitoring.api.urls")),
 ]
 
 # Unknown paths under /api/ answer the API's JSON error shape; pages get the HTML page.
@@ -46,4 +47,5 @@ urlpatterns = [
     path("", include("apps.automl.web.urls")),
     path("", include("apps.registry.web.urls")),
     path("", include("apps.governance.web.urls")),
+    path("", include("apps.monitoring.web.urls")),
 ]

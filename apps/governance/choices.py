@@ -49,6 +49,7 @@ class NotificationKind(models.TextChoices):
     TRANSITION = "transition", "State change"
     CHECKS = "checks", "Automatic checks"
     REMINDER = "reminder", "Reminder"
+    MONITORING = "monitoring", "Model monitoring"
 
 
 class EmailStatus(models.TextChoices):

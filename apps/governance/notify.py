@@ -147,7 +147,7 @@ def _webhook_data(request: ApprovalRequest, event: ApprovalEvent | None, *, kind
 
 def _fan_out(
     *,
-    request: ApprovalRequest,
+    request: ApprovalRequest | None,
     people: list[User],
     kind: str,
     title: str,
@@ -155,8 +155,13 @@ def _fan_out(
     event_type: str,
     webhook_data: dict[str, Any],
     webhook_text: str,
+    project_id: int | None = None,
+    url: str | None = None,
 ) -> None:
     email_on = settings.GOVERNANCE_EMAIL_NOTIFICATIONS
+    if request is not None:
+        project_id = request.model_version.registered_model.project_id
+        url = request_path(request)
     notifications = Notification.objects.bulk_create(
         [
             Notification(
@@ -165,7 +170,7 @@ def _fan_out(
                 kind=kind,
                 title=title[:255],
                 body=body,
-                url=request_path(request),
+                url=url or "",
                 email_status=EmailStatus.PENDING if email_on and user.email else EmailStatus.SKIPPED,
             )
             for user in people
@@ -173,7 +178,7 @@ def _fan_out(
     )
     email_ids = [n.pk for n in notifications if n.email_status == EmailStatus.PENDING]
     message_ids = []
-    endpoints = WebhookEndpoint.objects.filter(project_id=request.model_version.registered_model.project_id)
+    endpoints = WebhookEndpoint.objects.filter(project_id=project_id)
     for endpoint in endpoints.filter(is_active=True):
         message = WebhookMessage.objects.create(
             endpoint=endpoint,
@@ -233,6 +238,46 @@ def request_event(
         )
 
     _safely(f"about approval request {request.pk}", fan_out)
+
+
+def project_members(project) -> list[User]:
+    """The active members of ``project`` (any project role), its owner included."""
+    from apps.accounts.models import User
+
+    people = {user.pk: user for user in User.objects.filter(project_memberships__project=project, is_active=True)}
+    if project.owner.is_active:
+        people.setdefault(project.owner_id, project.owner)
+    return list(people.values())
+
+
+def project_event(
+    *,
+    project,
+    kind: str,
+    title: str,
+    body: str,
+    path: str,
+    event_type: str,
+    data: dict[str, Any],
+) -> None:
+    """Tell a project's members (in the app and by email) and its webhooks about an event that is not an approval
+    request's (a monitored model flagged for drift). Like every fan-out, it never raises into its caller."""
+
+    def fan_out() -> None:
+        _fan_out(
+            request=None,
+            people=project_members(project),
+            kind=kind,
+            title=title,
+            body=f"{body}\n{site_url(path)}",
+            event_type=event_type,
+            webhook_data={**data, "project": {"id": project.pk, "name": project.name}, "url": site_url(path)},
+            webhook_text=f"[{project.name}] {title}",
+            project_id=project.pk,
+            url=path,
+        )
+
+    _safely(f"project {project.pk} of {event_type}", fan_out)
 
 
 def reminder(*, request: ApprovalRequest, days: int) -> None:

@@ -7,6 +7,7 @@ The registry must not import those apps, so they register a provider from ``AppC
     hooks.register_approval_provider(approvals_of)          # (versions) -> {version_id: Approval}
     hooks.register_feature_importance_provider(importances_of)  # (versions) -> {version_id: {feature: value}}
     hooks.register_deploy_authorizer(DeployAuthorizer(check_actor=..., authorize=...))  # the deploy rule
+    hooks.register_prediction_listener(PredictionListener(online=..., batch=...))  # monitoring's prediction log
 
 Providers answer for many versions at once, so list pages cost one query, not one per row. With
 nothing registered, a version has no approval (it cannot be deployed) and no importances: the
@@ -22,12 +23,15 @@ approval is judged by the registry's own rule, not by governance rules that look
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger("maestro.registry")
 
 if TYPE_CHECKING:
     from apps.registry.models import ModelVersion
@@ -70,11 +74,30 @@ class DeployAuthorizer:
     authorize: Callable[..., None]
 
 
+@dataclass(frozen=True)
+class PredictionListener:
+    """What the app above (monitoring) does with predictions once they are made; it must never block or fail them.
+
+    - ``online(*, version, instances, predictions, probabilities, caller_id, latency_ms)`` runs on the request path
+      right after an online prediction: it may only hand the rows to background work, and answers one public
+      prediction id per row (None for a row it did not log), or None when it logs nothing (not a production
+      version, monitoring off). The ids are returned to the client as ``prediction_ids``.
+    - ``batch(*, version, output, batch_id, caller_id)`` runs in the worker after a batch prediction was made;
+      ``output`` is the batch's frame (inputs, ``prediction``, ``probability_<class>`` columns).
+
+    Exceptions are logged by the registry and swallowed: serving never depends on monitoring.
+    """
+
+    online: Callable[..., Sequence[str | None] | None]
+    batch: Callable[..., None]
+
+
 @dataclass
 class _Providers:
     approvals: ApprovalProvider | None = None
     feature_importances: FeatureImportanceProvider | None = None
     deploy_authorizer: DeployAuthorizer | None = None
+    prediction_listener: PredictionListener | None = None
 
 
 _providers = _Providers()
@@ -102,6 +125,11 @@ def register_deploy_authorizer(authorizer: DeployAuthorizer) -> None:
     _register("deploy_authorizer", authorizer)
 
 
+def register_prediction_listener(listener: PredictionListener) -> None:
+    """Monitoring records the predictions of production versions (see :class:`PredictionListener`)."""
+    _register("prediction_listener", listener)
+
+
 _UNSET: Any = object()
 
 
@@ -111,13 +139,19 @@ def override(
     approvals: ApprovalProvider | None = None,
     feature_importances: FeatureImportanceProvider | None = None,
     deploy_authorizer: DeployAuthorizer | None = _UNSET,
+    prediction_listener: PredictionListener | None = _UNSET,
 ) -> Iterator[None]:
     """Swap providers for the duration of a ``with`` block (tests, management commands), then restore them.
 
     ``deploy_authorizer=None`` sets the authorizer aside (the registry's own rule applies). Not given, it is set
     aside too when ``approvals`` is overridden (the two belong together), and kept otherwise.
     """
-    saved = (_providers.approvals, _providers.feature_importances, _providers.deploy_authorizer)
+    saved = (
+        _providers.approvals,
+        _providers.feature_importances,
+        _providers.deploy_authorizer,
+        _providers.prediction_listener,
+    )
     if approvals is not None:
         _providers.approvals = approvals
         if deploy_authorizer is _UNSET:
@@ -126,10 +160,17 @@ def override(
         _providers.feature_importances = feature_importances
     if deploy_authorizer is not _UNSET:
         _providers.deploy_authorizer = deploy_authorizer
+    if prediction_listener is not _UNSET:  # None: predictions are not recorded in the block
+        _providers.prediction_listener = prediction_listener
     try:
         yield
     finally:
-        _providers.approvals, _providers.feature_importances, _providers.deploy_authorizer = saved
+        (
+            _providers.approvals,
+            _providers.feature_importances,
+            _providers.deploy_authorizer,
+            _providers.prediction_listener,
+        ) = saved
 
 
 def deploy_authorizer() -> DeployAuthorizer | None:
@@ -158,3 +199,42 @@ def feature_importances_for(versions: Iterable[ModelVersion]) -> dict[int, dict[
 
 def feature_importances_of(version: ModelVersion) -> dict[str, float]:
     return feature_importances_for([version])[version.pk]
+
+
+def online_predictions_made(
+    *,
+    version: ModelVersion,
+    instances: Sequence[Mapping[str, Any]],
+    predictions: Sequence[Any],
+    probabilities: Sequence[Sequence[float]] | None,
+    caller_id: int | None,
+    latency_ms: float | None = None,
+) -> list[str | None] | None:
+    """Tell the prediction listener about an online prediction; answers its prediction ids (or None). Never raises."""
+    listener = _providers.prediction_listener
+    if listener is None:
+        return None
+    try:
+        ids = listener.online(
+            version=version,
+            instances=instances,
+            predictions=predictions,
+            probabilities=probabilities,
+            caller_id=caller_id,
+            latency_ms=latency_ms,
+        )
+    except Exception:
+        logger.exception("The prediction listener failed on version id=%s; the prediction is served", version.pk)
+        return None
+    return list(ids) if ids is not None else None
+
+
+def batch_predictions_made(*, version: ModelVersion, output: Any, batch_id: int, caller_id: int | None) -> None:
+    """Tell the prediction listener about a finished batch prediction's rows. Never raises."""
+    listener = _providers.prediction_listener
+    if listener is None:
+        return
+    try:
+        listener.batch(version=version, output=output, batch_id=batch_id, caller_id=caller_id)
+    except Exception:
+        logger.exception("The prediction listener failed on batch prediction %s; the batch is kept", batch_id)

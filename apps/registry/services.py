@@ -29,7 +29,7 @@ from apps.projects.csv_safety import frame_to_safe_csv
 from apps.projects.models import Dataset
 from apps.projects.permissions import check_project_access
 from apps.projects.selectors import dataset_dataframe
-from apps.registry import signals
+from apps.registry import hooks, signals
 from apps.registry.cards import card_inputs, card_inputs_digest
 from apps.registry.choices import BatchStatus, DeploymentAction, SyncStatus, VersionStatus
 from apps.registry.hooks import approval_for, deploy_authorizer
@@ -458,6 +458,9 @@ def batch_prediction_run(*, batch_id: int, task_id: str | None = None) -> BatchP
     try:
         frame = dataset_dataframe(dataset=batch.dataset)
         output = _prediction_frame(batch.model_version, frame)
+        hooks.batch_predictions_made(
+            version=batch.model_version, output=output, batch_id=batch.pk, caller_id=batch.created_by_id
+        )
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "predictions.csv"
             with open(path, "w", newline="", encoding="utf-8") as handle:

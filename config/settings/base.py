@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.explain",
     "apps.governance",
     "apps.backups",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -661,6 +662,41 @@ if BACKUP_SCHEDULE != "off":
         "schedule": crontab(minute=_minute, hour=_hour, day_of_month=_day, month_of_year=_month, day_of_week=_weekday),
         "options": {"queue": "default"},
     }
+
+# ---------------------------------------------------------------------------
+# Model monitoring: prediction log, reference profiles, drift reports
+# ---------------------------------------------------------------------------
+# Defaults of a registered model's monitor (each model's own values are in the admin): the share of its
+# predictions logged, the days they are kept, the hours of predictions a drift report compares with the
+# reference, and the share of drifted features that flags the model.
+MONITORING_DEFAULT_SAMPLE_RATE = env.float("MONITORING_DEFAULT_SAMPLE_RATE", default=1.0)
+MONITORING_DEFAULT_RETENTION_DAYS = env.int("MONITORING_DEFAULT_RETENTION_DAYS", default=90)
+MONITORING_DEFAULT_WINDOW_HOURS = env.int("MONITORING_DEFAULT_WINDOW_HOURS", default=24)
+MONITORING_DEFAULT_DRIFT_SHARE = env.float("MONITORING_DEFAULT_DRIFT_SHARE", default=0.5)
+# The prediction log's in-process queue (requests waiting to be written; beyond, rows are dropped and counted),
+# how often its thread writes, and the rows written per insert. MONITORING_LOG_BACKGROUND=false writes only when
+# drained explicitly (tests).
+MONITORING_LOG_QUEUE_SIZE = env.int("MONITORING_LOG_QUEUE_SIZE", default=10000)
+MONITORING_LOG_FLUSH_SECONDS = env.float("MONITORING_LOG_FLUSH_SECONDS", default=1.0)
+MONITORING_LOG_BATCH_ROWS = env.int("MONITORING_LOG_BATCH_ROWS", default=500)
+MONITORING_LOG_BACKGROUND = env.bool("MONITORING_LOG_BACKGROUND", default=True)
+# Seconds a process trusts what it read of a model's production version and sampling rate.
+MONITORING_STATE_TTL = env.float("MONITORING_STATE_TTL", default=5.0)
+# Training rows (and held-out predictions) kept in a reference profile for the drift tests; the fewest and most
+# logged predictions a drift report reads.
+MONITORING_REFERENCE_SAMPLE_ROWS = env.int("MONITORING_REFERENCE_SAMPLE_ROWS", default=5000)
+MONITORING_MIN_REPORT_ROWS = env.int("MONITORING_MIN_REPORT_ROWS", default=30)
+MONITORING_MAX_REPORT_ROWS = env.int("MONITORING_MAX_REPORT_ROWS", default=50000)
+CELERY_BEAT_SCHEDULE["monitoring-drift-reports"] = {
+    "task": "apps.monitoring.tasks.schedule_drift_reports",
+    "schedule": env.float("MONITORING_SCHEDULE_INTERVAL", default=600.0),
+    "options": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE["monitoring-purge-prediction-log"] = {
+    "task": "apps.monitoring.tasks.purge_prediction_log",
+    "schedule": env.float("MONITORING_PURGE_INTERVAL", default=3600.0),
+    "options": {"queue": "default"},
+}
 
 # ---------------------------------------------------------------------------
 # Accounts and security: rate limits, client address, registration

@@ -33,3 +33,8 @@ GOVERNANCE_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 GOVERNANCE_WEBHOOK_TIMEOUT = 5.0
 GOVERNANCE_WEBHOOK_BACKOFF_BASE = 0.2
 GOVERNANCE_WEBHOOK_BACKOFF_CAP = 1.0
+
+# The prediction log is written when a test drains it (logbook.writer.drain()), not by a thread that would write
+# outside the test's transaction; the test of the thread turns it on.
+MONITORING_LOG_BACKGROUND = env.bool("MONITORING_LOG_BACKGROUND", default=False)
+MONITORING_STATE_TTL = env.float("MONITORING_STATE_TTL", default=0.0)

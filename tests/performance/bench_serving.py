@@ -56,6 +56,7 @@ BLOCKS = 10
 GOAL_P50_OVER_RAW_MS = 5.0
 GOAL_P99_CONCURRENT_MS = 100.0
 GOAL_CONCURRENT_RATE = 178.0  # twice the 89 requests/s of sync workers without batching (issue #13)
+GOAL_LOG_OVERHEAD_MS = 1.0
 SAMPLE, TARGET = "titanic", "Survived"
 
 
@@ -114,7 +115,7 @@ def train(frame) -> tuple[Path, dict]:
     return archive, record
 
 
-def register(project, dataset, archive: Path, record: dict):
+def register(project, dataset, archive: Path, record: dict, name: str = ""):
     from django.core.files import File
     from django.utils import timezone
 
@@ -143,8 +144,47 @@ def register(project, dataset, archive: Path, record: dict):
         artifact=name,
         artifact_sha256=record["sha256"],
         artifact_size=archive.stat().st_size,
+        registered_model_name=name,
     )
     return model_version_register_from_job(job_id=job.pk)
+
+
+def production_pair(project, dataset, archive: Path, record: dict) -> tuple[str, str]:
+    """The same predictor as two production models, one with the prediction log on and one with it off; answers
+    their predict paths (the deploy's approval workflow is not what is measured: production is set directly)."""
+    from factory.django import mute_signals
+
+    from apps.monitoring.models import ModelMonitor
+    from apps.registry.choices import VersionStatus
+    from apps.registry.models import RegisteredModel
+    from apps.registry.signals import model_version_registered
+
+    paths = []
+    for name, enabled in (("logged", True), ("not logged", False)):
+        with mute_signals(model_version_registered):  # no explanation or profile queued ahead of the batch runs
+            version = register(project, dataset, archive, record, name=f"Serving benchmark, {name}")
+        version.status = VersionStatus.PRODUCTION
+        version.save(update_fields=["status"])
+        RegisteredModel.objects.filter(pk=version.registered_model_id).update(production_version=version)
+        monitor = ModelMonitor.objects.create(registered_model_id=version.registered_model_id)
+        monitor.enabled = enabled
+        monitor.save(update_fields=["enabled"])
+        paths.append(f"/api/v1/registered-models/{version.registered_model_id}/predict")
+    return paths[0], paths[1]
+
+
+def print_log_table(logged: Latencies, unlogged: Latencies) -> bool:
+    """The prediction log on against off; True when the p50 overhead meets its goal."""
+    print()
+    print(f"{'prediction log (1 client, alternating)':<44} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for row in (logged, unlogged):
+        print(
+            f"{row.name:<44} {len(row.seconds):>6} {row.percentile(50):>8.2f} {row.percentile(95):>8.2f} "
+            f"{row.percentile(99):>8.2f}"
+        )
+    overhead = logged.percentile(50) - unlogged.percentile(50)
+    print(f"p50 overhead of the prediction log: {overhead:.2f} ms (goal <= {GOAL_LOG_OVERHEAD_MS:.0f} ms)", flush=True)
+    return overhead <= GOAL_LOG_OVERHEAD_MS
 
 
 def time_raw(predictor, row_frame, n: int, warm: int = 20) -> Latencies:
@@ -375,6 +415,8 @@ def main() -> int:
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
         "RATELIMIT_PREDICT": "100000000/m",
+        "MONITORING_LOG_BACKGROUND": "true",  # as in production: the log's writer thread runs
+        "MONITORING_STATE_TTL": "5",
         "LOG_LEVEL": "WARNING",
     }
     web_log, worker_log = data_dir / "bench-gunicorn.log", data_dir / "bench-worker.log"
@@ -411,6 +453,20 @@ def main() -> int:
         for _ in range(BLOCKS):
             raw_blocks.append(time_raw(predictor, row_frame, REQUESTS // BLOCKS, warm=3))
             rest_blocks.append(time_rest(one, REQUESTS // BLOCKS, "REST"))
+        # The prediction log (monitoring) on against off, in alternating blocks of one client.
+        logged_path, unlogged_path = production_pair(project, version.dataset, archive, record)
+        logged_one, unlogged_one = Client(PORT, token, logged_path, body), Client(PORT, token, unlogged_path, body)
+        if not logged_one.post().get("prediction_ids") or "prediction_ids" in unlogged_one.post():
+            raise RuntimeError("the prediction log is not on for one model and off for the other")
+        pairs = [Client(PORT, token, path, body) for path in (logged_path, unlogged_path) for _ in range(CONCURRENCY)]
+        time_rest(pairs, CONCURRENCY * 40, "warm-up")
+        logged_blocks, unlogged_blocks = [], []
+        for _ in range(BLOCKS):
+            logged_blocks.append(time_rest([logged_one], REQUESTS // BLOCKS, "log on"))
+            unlogged_blocks.append(time_rest([unlogged_one], REQUESTS // BLOCKS, "log off"))
+        logged = merged(logged_blocks, "REST registered-models/{id}/predict, log on")
+        unlogged = merged(unlogged_blocks, "REST registered-models/{id}/predict, log off")
+        log_ok = print_log_table(logged, unlogged)
         raw = merged(raw_blocks, "raw predictor.predict, in process")
         sequential = merged(rest_blocks, "REST POST models/{id}/predict, 1 client")
         concurrent = time_rest(
@@ -464,6 +520,8 @@ def main() -> int:
     label = "  of which the worker ran (read, predict, CSV)"
     print(f"{label:<44} {worker_batch:>8.2f} {BATCH_ROWS / worker_batch:>10.0f}")
     print(f"(REST mean of the 1-client run: {statistics.mean(sequential.seconds) * 1000:.2f} ms)")
+    print_log_table(logged, unlogged)
+    ok = ok and log_ok
     return 0 if ok else 1
 
 

@@ -165,6 +165,11 @@ class PredictionSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.FloatField()), required=False, help_text="Classification only"
     )
     class_labels = serializers.ListField(child=serializers.JSONField(), required=False)
+    prediction_ids = serializers.ListField(
+        child=serializers.CharField(allow_null=True),
+        required=False,
+        help_text="Production versions with monitoring on: one id per row to send feedback about (null: not logged)",
+    )
 
 
 class DeploySerializer(serializers.Serializer):

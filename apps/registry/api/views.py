@@ -19,7 +19,7 @@ from apps.core.api.parsers import PREDICT_LIMIT_SETTING
 from apps.core.exceptions import Conflict, NotFound, ValidationError
 from apps.core.ratelimit import ApiRateThrottle
 from apps.projects.selectors import datasets_visible_to
-from apps.registry import selectors, services
+from apps.registry import hooks, selectors, services
 from apps.registry.api import serializers as s
 from apps.registry.cards import card_render_html, card_render_pdf
 from apps.registry.metrics import prediction_served
@@ -51,7 +51,7 @@ class PredictRateThrottle(ApiRateThrottle):
     rate_setting = "RATELIMIT_PREDICT"
 
 
-def _prediction_response(version: ModelVersion, data: dict) -> Response:
+def _prediction_response(version: ModelVersion, data: dict, caller_id: int | None = None) -> Response:
     started = time.perf_counter()
     result = model_version_predict(
         version=version, instances=data["instances"], ignore_extra=data.get("ignore_extra", False)
@@ -69,6 +69,17 @@ def _prediction_response(version: ModelVersion, data: dict) -> Response:
     if result.probabilities is not None:
         body["probabilities"] = result.probabilities
         body["class_labels"] = result.class_labels
+    # Monitoring's prediction log (production versions): ids the client names in feedback; queued, never blocking.
+    prediction_ids = hooks.online_predictions_made(
+        version=version,
+        instances=data["instances"],
+        predictions=result.predictions,
+        probabilities=result.probabilities,
+        caller_id=caller_id,
+        latency_ms=model_ms,
+    )
+    if prediction_ids is not None:
+        body["prediction_ids"] = prediction_ids
     response = Response(body)
     response.model_ms = model_ms
     return response
@@ -149,7 +160,8 @@ class RegisteredModelPredictView(ServerTimingMixin, RegistryView):
         data.is_valid(raise_exception=True)
         if version_id is None:
             raise Conflict(f"'{name}' has no production version; deploy one first.")
-        return _prediction_response(serving_versions.get(version_id=version_id, sha256=sha256), data.validated_data)
+        version = serving_versions.get(version_id=version_id, sha256=sha256)
+        return _prediction_response(version, data.validated_data, caller_id=request.user.pk)
 
 
 class RegisteredModelDeployView(RegistryView):
@@ -318,7 +330,7 @@ class ModelVersionPredictView(ServerTimingMixin, ModelVersionView):
         version = self.get_object()
         data = s.PredictSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _prediction_response(version, data.validated_data)
+        return _prediction_response(version, data.validated_data, caller_id=request.user.pk)
 
 
 class ModelVersionDeployView(ModelVersionView):
