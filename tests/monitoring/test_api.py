@@ -15,6 +15,7 @@ from apps.monitoring.logbook import DROPPED
 from apps.monitoring.models import DriftReport, PredictionRecord
 from apps.projects.choices import ProjectRole
 from tests.projects.factories import ProjectFactory, add_member
+from tests.projects.test_pages import no_inline_script_or_style
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +94,7 @@ def test_production_predictions_are_logged_answered_with_ids_and_feedback_gives_
     page = client_for(owner)
     page.force_login(owner)
     html = page.get(f"/monitoring/models/{model_id}/").content.decode()
-    assert "Monitoring of" in html and "<svg" in html and "Age" in html and "<script" not in html.split("</header>")[-1]
+    assert "Monitoring of" in html and "<svg" in html and "Age" in html and no_inline_script_or_style(html)
     assert f"/monitoring/models/{model_id}/" in page.get(f"/registry/models/{model_id}/").content.decode()
     assert page.post(f"/monitoring/models/{model_id}/report").status_code == 302
     assert DriftReport.objects.filter(registered_model_id=model_id).count() == 3
