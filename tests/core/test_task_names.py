@@ -29,7 +29,17 @@ def test_training_and_explanation_tasks_route_to_their_queues_and_the_rest_to_de
         queues[name] = queue
     assert queues["apps.automl.tasks.run_training_job"] == "training"
     assert queues["apps.registry.tasks.run_batch_prediction"] == "default"
-    assert all(queue == "training" for name, queue in queues.items() if name.startswith("apps.automl."))
+    # Logging a job's MLflow run after an outage is short I/O: it must not wait behind fits.
+    assert queues["apps.automl.tasks.sync_training_job_to_mlflow"] == "default"
+    assert all(
+        queue == "training"
+        for name, queue in queues.items()
+        if name.startswith("apps.automl.") and name != "apps.automl.tasks.sync_training_job_to_mlflow"
+    )
+    from config.celery import app
+
+    assert app.amqp.router.route({}, "apps.automl.tasks.sync_training_job_to_mlflow")["queue"].name == "default"
+    assert app.amqp.router.route({}, "apps.automl.tasks.run_training_job")["queue"].name == "training"
 
 
 def test_beat_entries_name_registered_tasks():
