@@ -573,7 +573,10 @@ def test_shell_scripts_parse_and_are_executable(script):
     assert result.returncode == 0, result.stderr
 
 
-def test_gunicorn_keeps_idle_connections_longer_than_nginx():
+def test_gunicorn_keeps_idle_connections_longer_than_nginx(monkeypatch, tmp_path):
+    # The config sets PROMETHEUS_MULTIPROC_DIR when it is unset: keep that out of this process (and of the
+    # subprocesses later tests start, which would write their metrics into a folder that does not exist).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     namespace: dict = {}
     exec(compile((DEPLOY / "docker" / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)  # noqa: S102
     assert namespace["bind"] == "0.0.0.0:8000"
