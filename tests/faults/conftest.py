@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def web_server(transactional_db, tmp_path):
 
     yield start
     for process in started:
-        process.terminate()
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown (TERM waits for keep-alive clients)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
