@@ -165,11 +165,21 @@ def training_job_create(
         by=user,
         message=f"Queued: predict '{target}' ({task_type}) within {time_budget} s, presets {presets}.",
     )
-    transaction.on_commit(partial(training_job_enqueue, job_id=job.pk))
+    transaction.on_commit(partial(_training_job_send_new, job_id=job.pk))
     return job
 
 
-def training_job_enqueue(*, job_id: int) -> None:
+def _training_job_send_new(*, job_id: int) -> None:
+    """Send a just-created job to the training queue; if the broker cannot be reached, remove the job again
+    (it never started, nothing refers to it yet) and answer 503, so a broker outage leaves no row behind."""
+    try:
+        training_job_enqueue(job_id=job_id, fail_on_error=False)
+    except ServiceUnavailable:
+        TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED, attempts=0).delete()
+        raise
+
+
+def training_job_enqueue(*, job_id: int, fail_on_error: bool = True) -> None:
     """Send a queued job to the ``training`` queue with time limits derived from its budget."""
     from apps.automl.tasks import run_training_job
 
@@ -181,9 +191,13 @@ def training_job_enqueue(*, job_id: int) -> None:
         )
     except Exception as exc:  # noqa: BLE001 - any broker failure means the job will never run
         logger.exception("could not queue training job %s", job_id)
-        training_job_fail(job_id=job_id, message="The training queue could not be reached, so the job never started.")
+        if fail_on_error:
+            training_job_fail(
+                job_id=job_id, message="The training queue could not be reached, so the job never started."
+            )
         raise ServiceUnavailable(
-            "The training queue is unavailable; the job was not started. Try again later."
+            "The training queue is unavailable, so the job was not started (nothing was saved). Try again in a "
+            "few minutes; if it keeps happening, ask an administrator to check the broker."
         ) from exc
 
 

@@ -486,6 +486,12 @@ class JobRun:
         try:
             stored = _save_with_retries(name, archive)
         except Exception as exc:  # noqa: BLE001 - storage errors of any backend
+            # A store failing half-way (a full disk) may leave part of the archive under this attempt's own
+            # name: remove it, so no half-written archive outlives the failed attempt.
+            try:
+                default_storage.delete(name)
+            except Exception:  # noqa: BLE001 - the store is failing; the error above is the one to report
+                logger.warning("Could not remove the partial archive %s", name, exc_info=True)
             raise TrainingFailed(f"Training finished but its predictor could not be stored ({exc}).") from exc
         self.stored_artifact = stored
         return stored, sha256, archive.stat().st_size

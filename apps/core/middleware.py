@@ -6,6 +6,7 @@ import logging
 import time
 
 from django.db import DatabaseError
+from django.http import HttpResponse, JsonResponse
 
 from apps.core import logs
 from apps.core.audit import audit_log_record
@@ -95,3 +96,58 @@ class AuditDeniedMiddleware:
             )
         except DatabaseError:  # the refusal itself must still reach the client
             logger.exception("Could not write the audit entry of a refused request to %s", request.path)
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """The name of the service ``exc`` says is unreachable ("database", "cache", "broker"), else None."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "database"
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - redis is a dependency
+        RedisConnectionError = RedisTimeoutError = ()  # noqa: N806
+    try:
+        from django_redis.exceptions import ConnectionInterrupted
+    except ImportError:  # pragma: no cover - django-redis is a dependency
+        ConnectionInterrupted = ()  # noqa: N806
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ConnectionInterrupted):
+        return "cache"
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    if isinstance(exc, BrokerOperationalError):
+        return "broker"
+    return None
+
+
+class DependencyUnavailableMiddleware:
+    """Answer 503 with ``Retry-After``, instead of a 500, when a request fails because the database, the cache
+    or the broker cannot be reached (connections dropped, a restart, a fail-over). The next request opens new
+    connections (``CONN_HEALTH_CHECKS``; Redis and the broker reconnect on use), so nothing needs restarting
+    once the service is back."""
+
+    RETRY_AFTER = 5
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exc):
+        service = unavailable_dependency(exc)
+        if service is None:
+            return None
+        logging.getLogger("maestro.api").error(
+            "%s %s failed: the %s is unavailable (%s: %s)", request.method, request.path, service,
+            type(exc).__name__, exc,
+        )  # fmt: skip
+        message = f"The {service} is unavailable, so the request could not be completed; try again shortly."
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": message, "unavailable": service}, status=503)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(self.RETRY_AFTER)
+        return response

@@ -15,6 +15,7 @@ answers 429 with a ``Retry-After`` that says when the current window ends.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 
@@ -27,6 +28,7 @@ from rest_framework.throttling import BaseThrottle
 RATE_PATTERN = re.compile(r"^(?P<count>\d+)/(?P<multiplier>\d*)(?P<unit>[smhd])$")
 PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_RETRY_AFTER = 60
+logger = logging.getLogger("maestro.api")
 
 # Groups limited with django-ratelimit's decorator elsewhere: group -> (key, name of the rate setting).
 RATE_GROUPS: dict[str, tuple[str, str]] = {
@@ -110,7 +112,19 @@ class ApiRateThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         self._wait = None
-        usage = ratelimit_hit(request, group=self.group, key="user_or_ip", rate=getattr(settings, self.rate_setting))
+        try:
+            usage = ratelimit_hit(
+                request, group=self.group, key="user_or_ip", rate=getattr(settings, self.rate_setting)
+            )
+        except Exception as exc:
+            from apps.core.middleware import unavailable_dependency
+
+            if unavailable_dependency(exc) != "cache":
+                raise
+            # The cache (Redis) is down: the general API limit lets the request through rather than take
+            # every read down with it. Sign-in limits (``ratelimit_enforce``) still refuse, with a 503.
+            logger.warning("API rate limit not counted, the cache is unavailable: %s: %s", type(exc).__name__, exc)
+            return True
         if not usage or not usage["should_limit"]:
             return True
         self._wait = max(1, usage["time_left"])

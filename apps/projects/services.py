@@ -243,7 +243,17 @@ def _store(*, storage, name: str, file: UploadedFile, path: Path) -> str:
             return storage.save(name, File(handle, name=Path(name).name))
     except Exception as exc:
         logger.exception("Storing %s failed", name)
+        _remove_partial(storage, name)
         raise ServiceUnavailable(f"The file store did not accept the dataset: {exc}") from exc
+
+
+def _remove_partial(storage, name: str) -> None:
+    """A store that fails half-way (a full disk) may leave part of the file under its final name: remove it.
+    The name is this upload's own (a fresh uuid), so nothing else is ever deleted."""
+    try:
+        storage.delete(name)
+    except Exception:  # noqa: BLE001 - the store is failing; the upload's own error is the one to report
+        logger.warning("Could not remove the partial file %s", name, exc_info=True)
 
 
 def dataset_create(*, user: User, project: Project, name: str | None, file: UploadedFile) -> Dataset:

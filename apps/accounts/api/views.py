@@ -62,6 +62,8 @@ class PublicAuthView(AccountView):
 class RegisterView(PublicAuthView):
     """Public sign-up; the new account is a ``viewer``."""
 
+    serializer_class = RegisterInputSerializer  # what OPTIONS describes (without one, OPTIONS answered 500)
+
     @extend_schema(request=RegisterInputSerializer, responses={201: RegisteredUserSerializer})
     def post(self, request):
         ratelimit_enforce(request, limits=[("auth-register", "ip", settings.RATELIMIT_REGISTER)])
@@ -73,6 +75,8 @@ class RegisterView(PublicAuthView):
 
 class LoginView(PublicAuthView):
     """Exchange a user name and password for an access and a refresh token. Rate-limited per IP and name."""
+
+    serializer_class = LoginInputSerializer  # what OPTIONS describes (without one, OPTIONS answered 500)
 
     @extend_schema(request=LoginInputSerializer, responses={200: TokenPairSerializer})
     def post(self, request):
@@ -91,6 +95,8 @@ class LoginView(PublicAuthView):
 class RefreshView(PublicAuthView):
     """Rotate a refresh token: the answer holds a new pair; the token sent is blacklisted."""
 
+    serializer_class = RefreshInputSerializer  # what OPTIONS describes (without one, OPTIONS answered 500)
+
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer})
     def post(self, request):
         data = RefreshInputSerializer(data=request.data)
@@ -100,6 +106,8 @@ class RefreshView(PublicAuthView):
 
 class LogoutView(AccountView):
     """Sign out: the refresh token sent (and the access token used for this call) stop working."""
+
+    serializer_class = RefreshInputSerializer  # what OPTIONS describes (without one, OPTIONS answered 500)
 
     @extend_schema(request=RefreshInputSerializer, responses={205: None})
     def post(self, request):

@@ -149,6 +149,8 @@ class WebhookEndpointUpdateSerializer(serializers.Serializer):
 
 class ApprovalPolicySerializer(serializers.ModelSerializer):
     effective_reminder_days = serializers.SerializerMethodField()
+    # null while the project still follows the default policy (no row saved yet)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ApprovalPolicy

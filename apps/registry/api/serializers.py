@@ -93,7 +93,7 @@ class ModelVersionUpdateSerializer(serializers.Serializer):
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
     versions = ModelVersionSummarySerializer(many=True, read_only=True)
-    production_version = serializers.PrimaryKeyRelatedField(read_only=True)
+    production_version = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)  # null: none deployed
     production_version_number = serializers.SerializerMethodField()
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
