@@ -474,6 +474,7 @@ class JobRun:
             raise JobAbandoned(self.job.pk)
 
     def store_archive(self) -> tuple[str, str, int]:
+        from django.core.files.storage import default_storage
 
         from apps.core.archives import archive_directory
 
