@@ -75,6 +75,19 @@ def kill_everything(worker: subprocess.Popen, job_id: int) -> None:
     assert not alive, f"still alive after SIGKILL: {alive}"
 
 
+def stored_archives(job_id: int) -> set[str]:
+    """Every file stored under the job's archive folder, whatever the attempt."""
+    root = f"artifacts/jobs/{job_id}"
+    try:
+        folders, files = default_storage.listdir(root)
+    except FileNotFoundError:
+        return set()
+    found = {f"{root}/{name}" for name in files}
+    for folder in folders:
+        found |= {f"{root}/{folder}/{name}" for name in default_storage.listdir(f"{root}/{folder}")[1]}
+    return found
+
+
 def stop(worker: subprocess.Popen) -> None:
     if worker.poll() is None:
         os.killpg(worker.pid, signal.SIGTERM)
@@ -133,6 +146,7 @@ def test_a_worker_killed_mid_fit_leaves_no_running_job_and_the_job_is_trained_on
     )
     assert answer.status_code == 202, answer.content
     job_id = answer.json()["id"]
+    before = stored_archives(job_id)  # an earlier run may have left files of a job with this id
 
     # The first worker takes it and its runner starts fitting: kill them all.
     wait_until(
@@ -175,11 +189,10 @@ def test_a_worker_killed_mid_fit_leaves_no_running_job_and_the_job_is_trained_on
     ]  # fmt: skip
 
     # Exactly one model version, one archive (the second attempt's), no work folder left.
+    # (The registry registers the version right after the job's success is committed, in the same task.)
+    wait_until(lambda: ModelVersion.objects.filter(job=job).exists(), 20, "the model version")
     assert ModelVersion.objects.filter(job=job).count() == 1
-    folders, files = default_storage.listdir(f"artifacts/jobs/{job_id}")
-    stored = [f"artifacts/jobs/{job_id}/{folder}/{name}" for folder in folders for name in default_storage.listdir(
-        f"artifacts/jobs/{job_id}/{folder}")[1]] + files  # fmt: skip
-    assert stored == [job.artifact.name], stored
+    assert stored_archives(job_id) - before == {job.artifact.name}
     settings.AUTOML_HEARTBEAT_TIMEOUT = 0  # the next check also clears the killed attempt's folder
     assert services.training_jobs_reap_stale() == {"requeued": [], "failed": [], "cancelled": []}
     assert not list(Path(settings.AUTOML_WORK_DIR).glob(f"job-{job_id}-*"))
