@@ -11,6 +11,7 @@ that a worker of the rest of the suite that consumes ``training`` cannot take th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,10 +128,21 @@ def two_workers(tmp_path, monkeypatch):
     yield workers, deliveries, logs
     for worker in workers:
         stop(worker)
-    with app.connection_for_write() as connection:  # the killed worker's unacknowledged task, never consumed
-        client = getattr(connection.default_channel, "client", None)
-        if client is not None:
-            client.delete(*queues)
+    with app.connection_for_write() as connection:
+        forget_queues(getattr(connection.default_channel, "client", None), queues)
+
+
+def forget_queues(client, queues: list[str]) -> None:
+    """Leave nothing of the test's queues in the suite's Redis broker: their lists and bindings, and the killed
+    worker's unacknowledged task (which Redis would otherwise restore into a queue nobody reads)."""
+    if client is None:  # not a Redis broker
+        return
+    for queue in queues:
+        client.delete(*client.keys(f"{queue}*"), f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    for tag, payload in client.hgetall("unacked").items():
+        if json.loads(payload)[2] in queues:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
 
 
 def test_a_worker_killed_mid_fit_leaves_no_running_job_and_the_job_is_trained_once(
