@@ -334,8 +334,19 @@ def _save_with_retries(name: str, archive: Path) -> str:
 
     @retrying(retry_on=_is_transient_storage_error)
     def save() -> str:
-        with open(archive, "rb") as handle:
-            return default_storage.save(name, File(handle, name=archive.name))
+        # The name this try writes (a free one, if a file of this attempt is already there). A try failing
+        # half-way (a full disk) may leave part of the archive under it: remove that before the next try, or
+        # each retry would leave another partial file under another free name.
+        target = default_storage.get_available_name(name)
+        try:
+            with open(archive, "rb") as handle:
+                return default_storage.save(target, File(handle, name=archive.name))
+        except Exception:
+            try:
+                default_storage.delete(target)
+            except Exception:  # noqa: BLE001 - the store is failing; the error being raised is the one to report
+                logger.warning("Could not remove the partial archive %s", target, exc_info=True)
+            raise
 
     return save()
 
@@ -474,8 +485,6 @@ class JobRun:
             raise JobAbandoned(self.job.pk)
 
     def store_archive(self) -> tuple[str, str, int]:
-        from django.core.files.storage import default_storage
-
         from apps.core.archives import archive_directory
 
         archive = self.work_dir / "predictor.tar.gz"
@@ -485,14 +494,10 @@ class JobRun:
         # very attempt were there, the storage picks a free name rather than replace it.)
         name = artifact_name(self.job.pk, self.attempt)
         try:
+            # Each failed try removes what it wrote half-way (a full disk): no half-written archive outlives
+            # the failed attempt.
             stored = _save_with_retries(name, archive)
         except Exception as exc:  # noqa: BLE001 - storage errors of any backend
-            # A store failing half-way (a full disk) may leave part of the archive under this attempt's own
-            # name: remove it, so no half-written archive outlives the failed attempt.
-            try:
-                default_storage.delete(name)
-            except Exception:  # noqa: BLE001 - the store is failing; the error above is the one to report
-                logger.warning("Could not remove the partial archive %s", name, exc_info=True)
             raise TrainingFailed(f"Training finished but its predictor could not be stored ({exc}).") from exc
         self.stored_artifact = stored
         return stored, sha256, archive.stat().st_size

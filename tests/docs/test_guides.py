@@ -1,6 +1,7 @@
 """The guides cannot drift from the code: every command in their `sh` blocks names a make target, a
 manage.py command with flags its parser accepts, or a Docker Compose service that exists; the runbook has
-a section for every alert Prometheus is given; and the links between the docs lead to files that exist.
+a section for every alert Prometheus is given; the links between the docs lead to files that exist, and every
+image a guide shows is there and small.
 (docs/API.md's commands are run against a live server by test_api_doc.py.)"""
 
 from __future__ import annotations
@@ -76,12 +77,22 @@ def test_every_command_of_the_guide_exists_with_its_flags(guide):
         check(words, guide)
 
 
+def alert_files() -> list[str]:
+    """The rule files prometheus.yml loads (alerts.yaml, monitoring-alerts.yaml, and any added later)."""
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    return [path.rsplit("/", 1)[-1] for path in config["rule_files"]]
+
+
 def test_the_runbook_has_a_section_for_every_alert():
+    files = alert_files()
+    assert {"alerts.yaml", "monitoring-alerts.yaml"} <= set(files)
     alerts = set()
-    for path in (ROOT / "deploy" / "prometheus").glob("alerts.y*ml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            alerts |= {rule["alert"] for rule in group["rules"] if "alert" in rule}
-    assert alerts
+    for name in files:
+        in_file = set()
+        for group in yaml.safe_load((ROOT / "deploy" / "prometheus" / name).read_text())["groups"]:
+            in_file |= {rule["alert"] for rule in group["rules"] if "alert" in rule}
+        assert in_file, f"{name} has no alert"
+        alerts |= in_file
     sections = set(re.findall(r"^### (\w+)$", (ROOT / "docs" / "RUNBOOK.md").read_text(), re.MULTILINE))
     assert alerts <= sections, f"alerts without a runbook section: {sorted(alerts - sections)}"
 
@@ -97,3 +108,25 @@ def test_the_readme_points_to_the_guides():
     readme = (ROOT / "README.md").read_text()
     for guide in [*GUIDES, "API.md"]:
         assert f"docs/{guide}" in readme, guide
+
+
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]+)\)")
+
+
+@pytest.mark.parametrize("guide", [*GUIDES, "API.md"])
+def test_every_image_a_guide_shows_exists_is_described_and_small(guide):
+    for alt, target in IMAGE.findall((ROOT / "docs" / guide).read_text()):
+        path = (ROOT / "docs" / target).resolve()
+        assert path.is_file(), f"{guide} shows missing image {target}"
+        assert alt.strip(), f"{guide}: image {target} has no alternative text"
+        assert path.stat().st_size < 150_000, f"{target} is {path.stat().st_size} bytes; shrink it below 150 KB"
+
+
+def test_the_user_guide_shows_the_screens_it_walks_through():
+    shown = {target for _, target in IMAGE.findall((ROOT / "docs" / "USER_GUIDE.md").read_text())}
+    assert len(shown) >= 6, shown
+    everywhere = {
+        target for guide in [*GUIDES, "API.md"] for _, target in IMAGE.findall((ROOT / "docs" / guide).read_text())
+    }
+    unused = {f"images/{path.name}" for path in (ROOT / "docs" / "images").iterdir()} - everywhere
+    assert not unused, f"images no guide shows: {sorted(unused)}"
