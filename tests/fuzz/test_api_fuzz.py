@@ -64,6 +64,7 @@ def _build_world(tmp_path: Path) -> World:
     from apps.automl.choices import JobStatus
     from apps.automl.models import TrainingJob
     from apps.governance.models import Notification, WebhookEndpoint
+    from apps.monitoring.models import DriftReport
     from apps.registry.models import BatchPrediction
     from apps.registry.services import model_version_register_from_job
     from tests.accounts.factories import PASSWORD, UserFactory
@@ -119,6 +120,12 @@ def _build_world(tmp_path: Path) -> World:
     notification = Notification.objects.create(
         user=engineer, request_id=approval.json()["id"], title="Submitted", body="for review"
     )
+    # A drift report to point drift/{id} at (made directly: a real one needs a production version, its reference
+    # profile and logged predictions, which tests/monitoring covers).
+    drift = DriftReport.objects.create(
+        registered_model_id=version.registered_model_id, model_version=version, created_by=engineer,
+        window_start=now - timedelta(hours=24), window_end=now,
+    )  # fmt: skip
     world = World()
     world.token = token
     world.ids = {
@@ -135,6 +142,7 @@ def _build_world(tmp_path: Path) -> World:
         "notification": notification.pk,
         "webhook": webhook.pk,
         "user": engineer.pk,
+        "drift": drift.pk,
     }
     return world
 
@@ -145,6 +153,7 @@ RESOURCE_OF_ID = {
     "automl": "job",
     "batch-predictions": "batch",
     "datasets": "dataset",
+    "drift": "drift",
     "explain": "explanation",
     "models": "version",
     "notifications": "notification",

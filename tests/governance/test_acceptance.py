@@ -78,8 +78,10 @@ def test_registry_deploy_paths_follow_the_same_rule_and_move_the_request(team, e
 
 @pytest.mark.django_db(transaction=True)
 def test_two_reviewers_approving_at_the_same_moment_move_the_request_once(
-    role_groups, no_explanations_queued, team, explained
+    role_groups, no_explanations_queued, team, explained, tasks_here
 ):
+    # The checks run here, where the explanation hook is overridden: a session worker started by earlier tests
+    # would otherwise take the queued check run and fail its explanation check.
     approval_id = to_state(team, "testing")
     run_queued_checks()
     approval = ApprovalRequest.objects.get(pk=approval_id)
