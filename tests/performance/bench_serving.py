@@ -29,7 +29,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.performance.servers import start, stop, wait_for_port  # noqa: E402 - needs ROOT on sys.path
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "500"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
@@ -280,27 +281,13 @@ def time_rest(clients: list[Client], n: int, name: str) -> Latencies:
     return Latencies(name, seconds, wall, model_ms)
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not listen on {port}")
-
-
 def start_gunicorn(env: dict, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     command = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application",
         "--bind", f"127.0.0.1:{PORT}", "--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS),
         "--timeout", "120", "--backlog", "256",
     ]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    return start(command, env, log_path)
 
 
 def batch_dataset(project, frame):
@@ -494,11 +481,7 @@ def main() -> int:
     finally:
         for process in processes:
             if process is processes[0]:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop(process)
             else:
                 stop_worker(process)
         connection.close()
