@@ -138,10 +138,11 @@ def test_predict_fn_makes_one_model_call_per_batch(titanic):
 def test_choose_explainer():
     assert choose_explainer(4) == (EXACT, 16)
     assert choose_explainer(12) == (EXACT, 4096)
-    assert choose_explainer(13) == (PERMUTATION, 500)
+    # whole antithetic permutations of 2F+1 evaluations in max(500, 10 × (2F+1)): 18 × 27 for 13 features
+    assert choose_explainer(13) == (PERMUTATION, 486)
     assert choose_explainer(30) == (PERMUTATION, 610)  # at least ten antithetic permutations
-    assert choose_explainer(4, exact_max_features=3) == (PERMUTATION, 500)
-    assert choose_explainer(4, max_evals=10) == (PERMUTATION, 10)  # a budget below 2**F means Permutation
+    assert choose_explainer(4, exact_max_features=3) == (PERMUTATION, 495)
+    assert choose_explainer(4, max_evals=10) == (PERMUTATION, 9)  # a budget below 2**F means Permutation
     with pytest.raises(ValueError, match="too low"):
         choose_explainer(5, max_evals=10)
 
@@ -170,7 +171,7 @@ def test_local_shap_binary_permutation_is_additive_and_seeded(titanic):
     background = sample_background(titanic.X, features=titanic.features, size=40, seed=1)
     rows = titanic.X.iloc[[5, 6]]
     first = shap_local(**titanic.kwargs, rows=rows, background=background, seed=7, exact_max_features=2)
-    assert first.explainer == PERMUTATION and first.max_evals == 500
+    assert first.explainer == PERMUTATION and first.max_evals == 495  # 55 permutations of 9 evaluations
     assert_additive(first)
     state = np.random.get_state()[1].copy()
     again = shap_local(**titanic.kwargs, rows=rows, background=background, seed=7, exact_max_features=2)
@@ -209,7 +210,7 @@ def test_local_shap_regression_permutation_is_additive(boston):
     rows = boston.X.iloc[[0, 100]]
     result = shap_local(**boston.kwargs, rows=rows, background=background)
     assert result.explainer == PERMUTATION  # 13 features > 12
-    assert result.max_evals == 500 and result.output_name == "medv" and result.explained_classes is None
+    assert result.max_evals == 486 and result.output_name == "medv" and result.explained_classes is None
     assert_additive(result)
     np.testing.assert_allclose(result.outputs, boston.predictor.predict(rows).to_numpy(), rtol=1e-12)
     assert_json_ready(result)
@@ -318,7 +319,7 @@ def test_global_shap_multiclass_sums_class_importances(penguins):
 def test_global_shap_regression_with_a_given_background(boston):
     background = sample_background(boston.X, features=boston.features, size=20, seed=2)
     result = shap_global(**boston.kwargs, data=boston.X, background=background, sample_size=15, max_evals=60)
-    assert result.explainer == PERMUTATION and result.max_evals == 60 and result.background_size == 20
+    assert result.explainer == PERMUTATION and result.max_evals == 54 and result.background_size == 20
     assert result.base_value == pytest.approx(float(boston.predictor.predict(background).mean()), rel=1e-6)
     assert result.additivity_max_error < ADDITIVITY
     assert set(list(result.feature_importances)[:3]) & {"lstat", "rm"}
