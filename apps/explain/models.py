@@ -24,6 +24,7 @@ class Explanation(BackgroundWork):
     result = models.JSONField(default=dict, blank=True)
     plots = models.JSONField(default=dict, blank=True, help_text="{plot name: storage name}")
     progress = models.FloatField(default=0.0)
+    eta_at = models.DateTimeField(null=True, blank=True, help_text="When a running explanation expects to end.")
     elapsed_seconds = models.FloatField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,7 @@ from apps.explain.choices import PLOTS, ExplanationMethod
 from apps.explain.models import Explanation
 from apps.projects.permissions import check_project_access
 from apps.projects.selectors import dataset_dataframe
+from apps.registry import hooks
 from apps.registry.models import ModelVersion
 from apps.registry.serving import predictor_cache, validate_instances
 
@@ -52,7 +55,8 @@ class ExplanationFailed(Conflict):
 # ---------------------------------------------------------------------------
 def explanation_params(*, method: str, requested: dict[str, Any]) -> dict[str, Any]:
     """The full parameters of an explanation: what was asked, completed with the platform's defaults
-    (so that a request naming a default and one leaving it out share one cache entry)."""
+    (so that a request naming a default and one leaving it out share one cache entry), and ``fixed``: the
+    parameters the request named, which a budget may not shrink (the others it may)."""
     seed = requested.get("seed")
     seed = settings.EXPLAIN_SEED if seed is None else seed
     if method == ExplanationMethod.SHAP_GLOBAL:
@@ -63,13 +67,18 @@ def explanation_params(*, method: str, requested: dict[str, Any]) -> dict[str, A
             "seed": seed,
             "exact_max_features": settings.EXPLAIN_EXACT_MAX_FEATURES,
             "permutation_shuffles": settings.EXPLAIN_PERMUTATION_SHUFFLES,
+            "budget_s": float(requested.get("budget_s") or settings.EXPLAIN_GLOBAL_BUDGET_S),
+            "fixed": _named(requested, "background_size", "sample_size", "max_evals"),
         }
     if method == ExplanationMethod.SHAP_LOCAL:
+        budget = requested.get("budget_s")
         return {
             "background_size": requested.get("background_size") or settings.EXPLAIN_BACKGROUND_SIZE,
             "max_evals": requested.get("max_evals"),
             "seed": seed,
             "exact_max_features": settings.EXPLAIN_EXACT_MAX_FEATURES,
+            "budget_s": None if budget is None else float(budget),  # None: EXPLAIN_LOCAL_BUDGET_S a row
+            "fixed": _named(requested, "background_size", "max_evals"),
         }
     random_state = requested.get("random_state")
     return {
@@ -77,6 +86,22 @@ def explanation_params(*, method: str, requested: dict[str, Any]) -> dict[str, A
         "random_state": seed if random_state is None else random_state,
         "num_features": requested.get("num_features"),
     }
+
+
+def _named(requested: dict[str, Any], *names: str) -> list[str]:
+    return sorted(name for name in names if requested.get(name) is not None)
+
+
+def local_budget_s(params: dict[str, Any], rows: int) -> float:
+    """The budget of a local SHAP explanation: the one asked for, else ``EXPLAIN_LOCAL_BUDGET_S`` a row."""
+    budget = params.get("budget_s")
+    return float(budget) if budget is not None else settings.EXPLAIN_LOCAL_BUDGET_S * max(rows, 1)
+
+
+def explain_threads() -> int:
+    """Threads one background explanation uses: ``EXPLAIN_THREADS``, or every core this worker may use (0)."""
+    configured = int(settings.EXPLAIN_THREADS)
+    return configured if configured > 0 else engine.available_cores()
 
 
 def rows_sha256(rows: list[dict[str, Any]]) -> str:
@@ -210,27 +235,108 @@ def explanation_ask(
     if existing is not None:
         metrics.explanation_cache_hits.labels(method=method).inc()
         return existing, existing.status == WorkStatus.SUCCEEDED
-    quick = method != ExplanationMethod.SHAP_GLOBAL and len(checked) <= settings.EXPLAIN_SYNC_MAX_ROWS
-    if quick:
-        explanation = _new(version, method, full_params, checked, row_index, input_sha256, key, user)
-        return _explain_in_request(explanation, version), False
-    explanation, created = _create_queued(
-        _new(version, method, full_params, checked, row_index, input_sha256, key, user)
-    )
+    explanation = _new(version, method, full_params, checked, row_index, input_sha256, key, user)
+    if method == ExplanationMethod.SHAP_GLOBAL:
+        _refuse_a_budget_known_too_small(version, full_params)
+    elif len(checked) <= settings.EXPLAIN_SYNC_MAX_ROWS:
+        quick = _quick_or_none(explanation, version)
+        if quick is not None:
+            return _explain_in_request(explanation, version, quick), False
+    explanation, created = _create_queued(explanation)
     if created:
         explanation_schedule(explanation=explanation)
     return explanation, not created and explanation.status == WorkStatus.SUCCEEDED
 
 
-def _explain_in_request(explanation: Explanation, version: ModelVersion) -> Explanation:
+def _quick_or_none(explanation: Explanation, version: ModelVersion) -> Callable[[], tuple[dict, dict]] | None:
+    """How to compute a local explanation in the request when it fits ``EXPLAIN_SYNC_BUDGET_S``, else None (it is
+    queued). The predictor is timed on the first batch to tell; a budget nothing fits is a 400 naming the budget
+    needed, before anything is stored."""
+    try:
+        predictor = predictor_cache.get(version)  # verifies the archive's SHA-256 before loading it
+    except DomainError as exc:  # an archive that fails its hash: the refusal is recorded like any failure
+
+        def refuse(error: DomainError = exc) -> tuple[dict, dict]:
+            raise error
+
+        return refuse
+    try:
+        if explanation.method == ExplanationMethod.SHAP_LOCAL:
+            prepared = _local_job(explanation, version, predictor)
+            plan = prepared[2]
+            estimate = plan.estimated_s if plan is not None else 0.0
+            compute = partial(_compute_local, explanation, version, predictor, prepared=prepared)
+        else:
+            cost = engine.cost_of_predictor(predictor)
+            params = explanation.params
+            estimate = (
+                engine.lime_seconds(
+                    cost,
+                    rows=len(explanation.rows),
+                    num_samples=params["num_samples"],
+                    n_features=len(version.features),
+                )
+                if cost is not None
+                else 0.0
+            )
+            compute = partial(_compute_lime, explanation, version, predictor)
+    except engine.BudgetTooSmall as exc:
+        raise ValidationError(str(exc), field="budget_s") from exc
+    except DomainError:
+        raise
+    except Exception as exc:
+        logger.exception("Explanation of version %s could not be prepared", version.pk)
+        raise ExplanationFailed(
+            f"The explanation stopped on an unexpected error ({type(exc).__name__}: {exc})."
+        ) from exc
+    if estimate > settings.EXPLAIN_SYNC_BUDGET_S:
+        return None
+    return compute
+
+
+def _refuse_a_budget_known_too_small(version: ModelVersion, params: dict[str, Any]) -> None:
+    """400 at once for a global budget that the version's last global explanation shows cannot be met: what it
+    measured (the model's cost, the background's share of differing values) gives the least the SHAP part needs."""
+    last = (
+        Explanation.objects.filter(
+            model_version=version, method=ExplanationMethod.SHAP_GLOBAL, status=WorkStatus.SUCCEEDED
+        )
+        .order_by("-finished_at", "-id")
+        .values_list("result__plan", flat=True)
+        .first()
+    )
+    if not last or not last.get("cost"):
+        return
+    needed = (
+        engine.least_global_seconds(
+            cost=engine.CostModel.from_dict(last["cost"]),
+            n_features=len(version.features),
+            share=float(last.get("varying_share") or 1.0),
+            params=params,
+            threads=explain_threads(),
+        )
+        + settings.EXPLAIN_RESERVE_S
+    )
+    if needed > params["budget_s"]:
+        raise ValidationError(
+            f"budget_s={params['budget_s']:g} is too small for a global explanation of this model: the smallest "
+            f"one its last explanation's measurements allow needs about {math.ceil(needed)} s.",
+            field="budget_s",
+        )
+
+
+def _explain_in_request(
+    explanation: Explanation, version: ModelVersion, compute: Callable[[], tuple[dict, dict]]
+) -> Explanation:
     """Compute a quick explanation first, then store it with its whole history in one transaction (one
     commit instead of three: at tens of milliseconds of computing, the writes were a third of the request).
     A failure is stored as a failed explanation and raised as a 4xx."""
     started = time.monotonic()
     error: DomainError | None = None
     try:
-        predictor = predictor_cache.get(version)  # verifies the archive's SHA-256 before loading it
-        body, _images = COMPUTE[explanation.method](explanation, version, predictor)
+        body, _images = compute()
+    except engine.BudgetTooSmall as exc:
+        error = ValidationError(str(exc), field="budget_s")
     except DomainError as exc:
         error = exc
     except Exception as exc:
@@ -266,8 +372,6 @@ def _explain_in_request(explanation: Explanation, version: ModelVersion) -> Expl
 
 def datetime_from_monotonic(started: float, now):
     """The wall-clock moment ``started`` (a monotonic reading) was, given that it is ``now``."""
-    from datetime import timedelta
-
     return now - timedelta(seconds=time.monotonic() - started)
 
 
@@ -291,6 +395,10 @@ def _claim(explanation_id: int) -> Explanation | None:
             explanation.error = f"The explanation stopped its worker {explanation.attempts} times and was given up."
             explanation.finished_at = timezone.now()
             work_transition(explanation, explanation.fail, message=explanation.error)
+            if explanation.method == ExplanationMethod.SHAP_GLOBAL:
+                transaction.on_commit(
+                    partial(hooks.global_explanation_ended, version_id=explanation.model_version_id, status="failed")
+                )
             return None
         explanation.started_at = timezone.now()
         explanation.progress = 0.05
@@ -298,8 +406,28 @@ def _claim(explanation_id: int) -> Explanation | None:
         return explanation
 
 
-def _set_progress(explanation_id: int, progress: float) -> None:
-    Explanation.objects.filter(pk=explanation_id, status=WorkStatus.RUNNING).update(progress=progress)
+def _set_progress(explanation_id: int, progress: float, seconds_left: float | None = None) -> None:
+    """Move a running explanation's progress (never back) and its expected end."""
+    eta = None if seconds_left is None else timezone.now() + timedelta(seconds=seconds_left)
+    Explanation.objects.filter(pk=explanation_id, status=WorkStatus.RUNNING, progress__lte=progress).update(
+        progress=progress, eta_at=eta
+    )
+
+
+class _ProgressWriter:
+    """The engine's progress callback for one explanation: at most one write a second (and always the last)."""
+
+    def __init__(self, explanation_id: int, interval: float = 1.0) -> None:
+        self.explanation_id = explanation_id
+        self.interval = interval
+        self.written = 0.0
+
+    def __call__(self, fraction: float, seconds_left: float | None) -> None:
+        now = time.monotonic()
+        if now - self.written < self.interval and fraction < 0.9:
+            return
+        self.written = now
+        _set_progress(self.explanation_id, fraction, seconds_left)
 
 
 def _frame(version: ModelVersion, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -363,42 +491,44 @@ def _background(version: ModelVersion, params: dict[str, Any]) -> pd.DataFrame:
 
 
 def _compute_global(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
+    """SHAP and permutation importance within the explanation's budget (plots and storing in its reserve)."""
     params = explanation.params
     data = _training_data(version)
-    result = engine.shap_global(
+    holdout = _holdout(version, data)
+    explained = engine.explain_global(
         predictor=predictor,
         features=version.features,
         problem_type=version.task_type,
         class_labels=version.class_labels,
         data=data,
+        holdout=holdout,
+        target=version.target,
+        budget_s=float(params.get("budget_s") or settings.EXPLAIN_GLOBAL_BUDGET_S),
         background_size=params["background_size"],
         sample_size=params["sample_size"],
         seed=params["seed"],
         max_evals=params["max_evals"],
         exact_max_features=params["exact_max_features"],
+        fixed=params.get("fixed") or (),
+        permutation_shuffles=params["permutation_shuffles"],
+        permutation_share=settings.EXPLAIN_PERMUTATION_SHARE,
+        reserve_s=settings.EXPLAIN_RESERVE_S,
+        threads=explain_threads(),
+        progress=_ProgressWriter(explanation.pk),
     )
-    _set_progress(explanation.pk, 0.6)
+    result = explained.shap
     body = result.as_dict()  # with the background, stored for later local explanations
-    holdout = _holdout(version, data)
-    body["permutation_importance"] = None
-    if holdout is not None and len(holdout) >= 2:
-        permutation = engine.permutation_importance(
-            predictor=predictor,
-            holdout=holdout,
-            target=version.target,
-            features=version.features,
-            seed=params["seed"],
-            num_shuffle_sets=params["permutation_shuffles"],
-            time_limit=settings.EXPLAIN_PERMUTATION_TIME_LIMIT,
-        )
-        body["permutation_importance"] = permutation.as_dict()
-    _set_progress(explanation.pk, 0.85)
-    return body, {"summary": plots.summary_png(result), "bar": plots.bar_png(result)}
+    body["permutation_importance"] = explained.permutation.as_dict() if explained.permutation else None
+    body["budget"] = explained.budget
+    images = {"summary": plots.summary_png(result), "bar": plots.bar_png(result)}
+    _set_progress(explanation.pk, 0.97, 0.0)
+    return body, images
 
 
-def _compute_local(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
+def _local_job(explanation: Explanation, version: ModelVersion, predictor):
+    """The local explanation planned for its budget (``engine.local_job``): the sync decision reads its estimate."""
     params = explanation.params
-    result = engine.shap_local(
+    return engine.local_job(
         predictor=predictor,
         features=version.features,
         problem_type=version.task_type,
@@ -408,6 +538,26 @@ def _compute_local(explanation: Explanation, version: ModelVersion, predictor) -
         seed=params["seed"],
         max_evals=params["max_evals"],
         exact_max_features=params["exact_max_features"],
+        budget_s=local_budget_s(params, len(explanation.rows)),
+        fixed=params.get("fixed") or (),
+    )
+
+
+def _compute_local(
+    explanation: Explanation, version: ModelVersion, predictor, prepared=None
+) -> tuple[dict, dict[str, bytes]]:
+    params = explanation.params
+    prepared = prepared or _local_job(explanation, version, predictor)
+    result = engine.shap_local(
+        predictor=predictor,
+        features=version.features,
+        problem_type=version.task_type,
+        class_labels=version.class_labels,
+        rows=prepared[0].rows,
+        background=prepared[0].background,
+        seed=params["seed"],
+        budget_s=local_budget_s(params, len(explanation.rows)),
+        prepared=prepared,
     )
     body = result.as_dict()
     body["background_seed"] = params["seed"]
@@ -512,12 +662,13 @@ def explanation_run(*, explanation_id: int) -> Explanation | None:
         body, images = COMPUTE[explanation.method](explanation, version, predictor)
         stored = _store_plots(explanation, images)
     except Exception as exc:
-        known = isinstance(exc, DomainError)
-        if not known:
+        if isinstance(exc, DomainError):
+            message = exc.message
+        elif isinstance(exc, engine.BudgetTooSmall):
+            message = str(exc)
+        else:
             logger.exception("Explanation %s failed", explanation_id)
-        message = (
-            exc.message if known else f"The explanation stopped on an unexpected error ({type(exc).__name__}: {exc})."
-        )
+            message = f"The explanation stopped on an unexpected error ({type(exc).__name__}: {exc})."
         return _explanation_end(explanation_id=explanation_id, succeeded=False, error=message[:5000], started=started)
     ended = _explanation_end(explanation_id=explanation_id, succeeded=True, result=body, plots=stored, started=started)
     if ended.method == ExplanationMethod.SHAP_GLOBAL and ended.status == WorkStatus.SUCCEEDED:
@@ -535,6 +686,7 @@ def _explanation_end(*, explanation_id: int, succeeded: bool, started: float, **
     for field, value in fields.items():
         setattr(explanation, field, value)
     explanation.finished_at = timezone.now()
+    explanation.eta_at = None
     explanation.elapsed_seconds = round(time.monotonic() - started, 3)
     outcome = "succeeded" if succeeded else "failed"
     if succeeded:
@@ -544,6 +696,10 @@ def _explanation_end(*, explanation_id: int, succeeded: bool, started: float, **
         work_transition(explanation, explanation.fail, message=explanation.error)
     metrics.explanations.labels(method=explanation.method, outcome=outcome).inc()
     metrics.explanation_seconds.labels(method=explanation.method).observe(explanation.elapsed_seconds)
+    if explanation.method == ExplanationMethod.SHAP_GLOBAL:
+        transaction.on_commit(
+            partial(hooks.global_explanation_ended, version_id=explanation.model_version_id, status=explanation.status)
+        )
     return explanation
 
 

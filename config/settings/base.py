@@ -564,15 +564,29 @@ EXPLAIN_GLOBAL_SAMPLE_SIZE = env.int("EXPLAIN_GLOBAL_SAMPLE_SIZE", default=300)
 EXPLAIN_SEED = env.int("EXPLAIN_SEED", default=0)
 # Exact SHAP up to this many features, Permutation SHAP (additive, budgeted) above.
 EXPLAIN_EXACT_MAX_FEATURES = env.int("EXPLAIN_EXACT_MAX_FEATURES", default=12)
-# Local requests of at most this many rows are answered in the request (200); larger ones run in the
-# background (202) up to EXPLAIN_MAX_ROWS; more is refused (400).
+# Time budgets (seconds). A global explanation, permutation importance and plots included, fits
+# EXPLAIN_GLOBAL_BUDGET_S (a request may ask budget_s up to EXPLAIN_MAX_BUDGET_S): the model is timed on the first
+# batch and the explainer, rows, background and evaluations are chosen to fit, or it fails naming the budget it
+# needs. A local SHAP explanation gets EXPLAIN_LOCAL_BUDGET_S a row.
+EXPLAIN_GLOBAL_BUDGET_S = env.float("EXPLAIN_GLOBAL_BUDGET_S", default=60.0)
+EXPLAIN_LOCAL_BUDGET_S = env.float("EXPLAIN_LOCAL_BUDGET_S", default=1.0)
+EXPLAIN_MAX_BUDGET_S = env.float("EXPLAIN_MAX_BUDGET_S", default=1200.0)
+# Share of a global budget the permutation importance may take, and seconds kept for plots and storing.
+EXPLAIN_PERMUTATION_SHARE = env.float("EXPLAIN_PERMUTATION_SHARE", default=0.2)
+EXPLAIN_RESERVE_S = env.float("EXPLAIN_RESERVE_S", default=3.0)
+# Threads one background explanation explains rows on (0: every core the worker may use).
+EXPLAIN_THREADS = env.int("EXPLAIN_THREADS", default=0)
+# Worker processes compile shap's code as they start (about 10 s on 2 cores) instead of in a first explanation.
+EXPLAIN_WARM_WORKERS = env.bool("EXPLAIN_WARM_WORKERS", default=True)
+# Local requests of at most EXPLAIN_SYNC_MAX_ROWS rows whose estimated time fits EXPLAIN_SYNC_BUDGET_S are answered
+# in the request (200); others run in the background (202) up to EXPLAIN_MAX_ROWS; more is refused (400).
 EXPLAIN_SYNC_MAX_ROWS = env.int("EXPLAIN_SYNC_MAX_ROWS", default=5)
+EXPLAIN_SYNC_BUDGET_S = env.float("EXPLAIN_SYNC_BUDGET_S", default=2.0)
 EXPLAIN_MAX_ROWS = env.int("EXPLAIN_MAX_ROWS", default=200)
 EXPLAIN_LIME_NUM_SAMPLES = env.int("EXPLAIN_LIME_NUM_SAMPLES", default=1000)  # interactive; reports ask 5000
 EXPLAIN_LIME_MAX_SAMPLES = env.int("EXPLAIN_LIME_MAX_SAMPLES", default=20000)
 # Permutation importance (AutoGluon's feature_importance on the held-out split) beside global SHAP.
 EXPLAIN_PERMUTATION_SHUFFLES = env.int("EXPLAIN_PERMUTATION_SHUFFLES", default=5)
-EXPLAIN_PERMUTATION_TIME_LIMIT = env.float("EXPLAIN_PERMUTATION_TIME_LIMIT", default=60.0)
 # Queue a global explanation for every newly registered version.
 EXPLAIN_ON_REGISTRATION = env.bool("EXPLAIN_ON_REGISTRATION", default=True)
 EXPLAIN_TASK_TIME_LIMIT = env.int("EXPLAIN_TASK_TIME_LIMIT", default=1800)

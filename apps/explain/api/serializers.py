@@ -20,6 +20,15 @@ class ShapRequestSerializer(serializers.Serializer):
     sample_size = serializers.IntegerField(required=False, min_value=1, max_value=5000)
     max_evals = serializers.IntegerField(required=False, min_value=10, max_value=200_000)
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    budget_s = serializers.FloatField(
+        required=False,
+        min_value=0.1,
+        help_text="Seconds the explanation may take (default: EXPLAIN_GLOBAL_BUDGET_S for global, "
+        "EXPLAIN_LOCAL_BUDGET_S a row for local); parameters not named here are shrunk to fit.",
+    )
+
+    def validate_budget_s(self, value: float) -> float:
+        return _budget(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["explanation_type"] == "local" and not attrs.get("instance_data"):
@@ -27,6 +36,12 @@ class ShapRequestSerializer(serializers.Serializer):
                 {"instance_data": ["A local explanation needs instance_data: the rows to explain."]}
             )
         return attrs
+
+
+def _budget(value: float) -> float:
+    if value > settings.EXPLAIN_MAX_BUDGET_S:
+        raise serializers.ValidationError(f"At most {settings.EXPLAIN_MAX_BUDGET_S:g} seconds.")
+    return value
 
 
 class LimeRequestSerializer(serializers.Serializer):
@@ -63,6 +78,27 @@ def plot_urls(explanation: Explanation, request=None) -> dict[str, str]:
     return urls
 
 
+def shap_produced_by(result: dict[str, Any]) -> dict[str, Any]:
+    """What produced a SHAP result: explainer, sizes, evaluations, seed, versions, and what the budget chose and
+    why (``plan``; for a global explanation also each phase's seconds, in ``budget``)."""
+    produced_by = {
+        key: result.get(key)
+        for key in ("explainer", "background_size", "sample_size", "max_evals", "seed", "output_name", "versions")
+        if key in result
+    }
+    produced_by["background"] = (
+        f"the first {result.get('background_size')} rows of a seeded sample of the training data (shap.sample, "
+        f"seed {result.get('seed')})"
+    )
+    plan = result.get("plan")
+    if plan:
+        produced_by["plan"] = plan
+        produced_by["reason"] = plan.get("reason")
+    if result.get("budget"):
+        produced_by["budget"] = result["budget"]
+    return produced_by
+
+
 def explanation_data(explanation: Explanation, request=None, *, cached: bool = False) -> dict[str, Any]:
     """What the API answers for an explanation: the contract's fields, and which explainer, background
     and budget produced the numbers."""
@@ -80,18 +116,18 @@ def explanation_data(explanation: Explanation, request=None, *, cached: bool = F
         "created_at": explanation.created_at,
         "finished_at": explanation.finished_at,
         "elapsed_seconds": explanation.elapsed_seconds,
+        "eta": explanation.eta_at if explanation.is_active else None,
+        "budget_s": result.get("budget_s", (explanation.params or {}).get("budget_s")),
         "plot_urls": plot_urls(explanation, request),
     }
     if explanation.status != WorkStatus.SUCCEEDED:
         return body
-    produced_by = {
-        key: result.get(key)
-        for key in ("explainer", "background_size", "sample_size", "max_evals", "seed", "output_name", "versions")
-        if key in result
-    }
+    produced_by = shap_produced_by(result)
     if explanation.method == ExplanationMethod.SHAP_GLOBAL:
         body.update(
             feature_importances=ranked(result.get("feature_importances")),
+            standard_errors=result.get("standard_errors"),
+            rank_stability=result.get("rank_stability"),
             importance_aggregation=result.get("importance_aggregation"),
             class_importances={
                 label: ranked(values) for label, values in (result.get("class_importances") or {}).items()
@@ -144,3 +180,7 @@ def explanation_data(explanation: Explanation, request=None, *, cached: bool = F
 class LocalQuerySerializer(serializers.Serializer):
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     background_size = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    budget_s = serializers.FloatField(required=False, min_value=0.1)
+
+    def validate_budget_s(self, value: float) -> float:
+        return _budget(value)
