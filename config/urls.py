@@ -46,6 +46,7 @@ urlpatterns = [
     path("", include("apps.projects.web.urls")),
     path("", include("apps.automl.web.urls")),
     path("", include("apps.registry.web.urls")),
+    path("", include("apps.explain.web.urls")),
     path("", include("apps.governance.web.urls")),
     path("", include("apps.monitoring.web.urls")),
 ]

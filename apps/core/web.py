@@ -8,7 +8,9 @@ from typing import TypeVar
 
 from django.contrib import messages
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from apps.core import scoping
 from apps.core.exceptions import DomainError, NotFound
@@ -43,3 +45,11 @@ def attempt(request: HttpRequest, action: Callable[[], T], *, success: str | Non
     if success:
         messages.success(request, success)
     return result if result is not None else True
+
+
+def redirect_back(request: HttpRequest, fallback: str, **kwargs) -> HttpResponseRedirect:
+    """To the page the form was on (its ``next`` field, same site only), else to the URL named ``fallback``."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        return redirect(target)
+    return redirect(fallback, **kwargs)

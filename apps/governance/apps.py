@@ -15,4 +15,5 @@ class GovernanceConfig(AppConfig):
 
         hooks.register_approval_provider(selectors.approvals_of)
         hooks.register_deploy_authorizer(services.DEPLOY_AUTHORIZER)
+        hooks.register_explanation_listener(services.approval_checks_after_explanation)
         metrics.register_metrics()

@@ -8,7 +8,7 @@
 - ``feature_schema``: the version's feature schema is well formed, is the one its job recorded, and its training
   dataset still has those columns and the target;
 - ``explanation``: a global explanation exists (asked through ``apps.registry.hooks``: governance never imports the
-  explain app);
+  explain app); pending while one is on its way, and the checks run again when it ends;
 - ``model_card``: the version's model card exists, is current, and has its sections.
 
 A check never raises for what it finds: an unexpected error is a failed result naming it.
@@ -153,14 +153,39 @@ def check_feature_schema(version: ModelVersion, policy: dict[str, Any]) -> Check
 
 
 def check_explanation(version: ModelVersion, policy: dict[str, Any]) -> CheckResult:
+    """Passed when a global explanation exists; pending while one is queued or running (the checks run again by
+    themselves when it ends); failed, with its reason, when the latest one failed or none was ever asked for."""
     title = "Global explanation"
     importances = hooks.feature_importances_for([version]).get(version.pk) or {}
     if not importances:
+        state = hooks.explanation_state_of(version)
+        evidence = {"explanation_id": state.explanation_id, "explanation_status": state.status}
+        if state.on_its_way:
+            progress = f", {state.progress:.0%} done" if state.progress else ""
+            eta = f", expected by {state.eta_at:%H:%M:%S} UTC" if state.eta_at else ""
+            return _result(
+                "explanation",
+                title,
+                CheckStatus.PENDING,
+                f"The global explanation #{state.explanation_id} is {state.status}{progress}{eta}; the checks run "
+                "again when it ends.",
+                **evidence,
+            )
+        if state.status == "failed":
+            return _result(
+                "explanation",
+                title,
+                CheckStatus.FAILED,
+                f"The global explanation #{state.explanation_id} failed: {state.error} Explain the version again; "
+                "the checks run again when it ends.",
+                **evidence,
+            )
         return _result(
             "explanation",
             title,
             CheckStatus.FAILED,
-            "No global explanation of this version exists yet; make one, then run the checks again.",
+            "No global explanation of this version exists yet; make one: the checks run again when it ends.",
+            **evidence,
         )
     ranked = sorted(importances.items(), key=lambda item: abs(float(item[1])), reverse=True)
     return _result(
@@ -219,10 +244,14 @@ def run_checks(version: ModelVersion, policy: dict[str, Any]) -> list[CheckResul
 
 
 def overall_status(results: list[CheckResult]) -> str:
-    """Passed when every check passed or was skipped."""
-    if results and all(result["status"] in (CheckStatus.PASSED, CheckStatus.SKIPPED) for result in results):
-        return CheckStatus.PASSED
-    return CheckStatus.FAILED
+    """Failed when a check failed; else pending while one waits (an explanation on its way); passed when every
+    check passed or was skipped."""
+    statuses = {result["status"] for result in results}
+    if not results or CheckStatus.FAILED in statuses:
+        return CheckStatus.FAILED
+    if CheckStatus.PENDING in statuses:
+        return CheckStatus.PENDING
+    return CheckStatus.PASSED
 
 
 def pending_results() -> list[CheckResult]:

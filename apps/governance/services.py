@@ -102,11 +102,11 @@ def _refuse_unless_state_allows(request: ApprovalRequest, transition_method, act
 def checks_summary(request: ApprovalRequest) -> str:
     """Which checks keep ``approve`` back: failed ones with their reason, pending ones by name."""
     results = request.checks or []
-    if request.checks_status == CheckStatus.PENDING or not results:
+    if not results or all(r["status"] == CheckStatus.PENDING and not r.get("evidence") for r in results):
         names = [r["name"] for r in results] or automatic_checks.CHECK_NAMES
-        return "pending: " + ", ".join(names)
+        return "pending: " + ", ".join(names)  # the run has not reported yet
     failed = [f"{r['name']} ({r['detail']})" for r in results if r["status"] == CheckStatus.FAILED]
-    pending = [r["name"] for r in results if r["status"] == CheckStatus.PENDING]
+    pending = [f"{r['name']} ({r['detail']})" for r in results if r["status"] == CheckStatus.PENDING]
     parts = []
     if failed:
         parts.append("failed: " + "; ".join(failed))
@@ -408,9 +408,10 @@ def deploy_authorize(*, version: ModelVersion, user: User, action: str, comment:
 # ---------------------------------------------------------------------------
 # Automatic checks
 # ---------------------------------------------------------------------------
-def _check_run_queue(*, request: ApprovalRequest, user: User | None) -> CheckRun:
+def _check_run_queue(*, request: ApprovalRequest, user: User | None, reason: str = "") -> CheckRun:
     run = CheckRun.objects.create(request=request, requested_by=user)
-    work_created(run, by=user, message="Queued: the automatic checks of the approval request.")
+    why = f" ({reason})" if reason else ""
+    work_created(run, by=user, message=f"Queued: the automatic checks of the approval request{why}.")
     transaction.on_commit(lambda: notify.enqueue("run_approval_checks", run.pk))
     return run
 
@@ -431,6 +432,22 @@ def approval_request_rerun_checks(*, request: ApprovalRequest, user: User) -> Ch
     locked.checks = []
     locked.save(update_fields=["checks_status", "checks", "updated_at"])
     return _check_run_queue(request=locked, user=user)
+
+
+def approval_checks_after_explanation(*, version_id: int, status: str) -> list[int]:
+    """The explain app's listener: a version's global explanation ended (succeeded or failed), so the checks of every
+    request of that version in testing run again by themselves; a run already under way is superseded (only the
+    newest run's results reach the request). Answers the ids of the runs queued."""
+    queued = []
+    with transaction.atomic():
+        for request in ApprovalRequest.objects.select_for_update().filter(
+            model_version_id=version_id, state=ApprovalState.TESTING
+        ):
+            request.checks_status = CheckStatus.PENDING
+            request.save(update_fields=["checks_status", "updated_at"])
+            run = _check_run_queue(request=request, user=None, reason=f"the version's global explanation {status}")
+            queued.append(run.pk)
+    return queued
 
 
 def check_run_execute(*, run_id: int) -> CheckRun | None:
@@ -495,7 +512,13 @@ def _check_run_end(*, run_id: int, results: list | None, error: str = "") -> Che
     request.checks_finished_at = run.finished_at
     request.save(update_fields=["checks", "checks_status", "checks_finished_at", "updated_at"])
     failed = [r["name"] for r in results if r["status"] == CheckStatus.FAILED]
-    summary = "All automatic checks passed." if not failed else f"Automatic checks failed: {', '.join(failed)}."
+    waiting = [r["name"] for r in results if r["status"] == CheckStatus.PENDING]
+    if failed:
+        summary = f"Automatic checks failed: {', '.join(failed)}."
+    elif waiting:
+        summary = f"Automatic checks wait for: {', '.join(waiting)}; they run again when it is ready."
+    else:
+        summary = "All automatic checks passed."
     event = _record(
         request,
         action=ApprovalAction.CHECKS,

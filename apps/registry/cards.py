@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
 
-from apps.registry.hooks import approval_for, feature_importances_of
+from apps.registry.hooks import approval_for, explanation_state_of, feature_importances_of
 
 if TYPE_CHECKING:
     from apps.registry.models import ModelVersion
@@ -51,9 +51,14 @@ def leaderboard_summary(leaderboard: list[dict[str, Any]]) -> list[dict[str, Any
     return [{key: row.get(key) for key in keys if key in row} for row in (leaderboard or [])[:LEADERBOARD_ROWS]]
 
 
-def top_importances(importances: dict[str, float]) -> list[dict[str, Any]]:
+def top_importances(importances: dict[str, float], errors: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """The largest importances, each with its standard error when the explanation measured one."""
     ranked = sorted(importances.items(), key=lambda item: abs(float(item[1])), reverse=True)
-    return [{"feature": name, "importance": float(value)} for name, value in ranked[:TOP_IMPORTANCES]]
+    errors = errors or {}
+    return [
+        {"feature": name, "importance": float(value), "standard_error": errors.get(name)}
+        for name, value in ranked[:TOP_IMPORTANCES]
+    ]
 
 
 def card_inputs(version: ModelVersion) -> dict[str, Any]:
@@ -92,7 +97,9 @@ def card_inputs(version: ModelVersion) -> dict[str, Any]:
         "eval_metric": version.eval_metric,
         "metrics": version.metrics,
         "leaderboard": leaderboard_summary(version.leaderboard),
-        "feature_importances": top_importances(feature_importances_of(version)),
+        "feature_importances": top_importances(
+            feature_importances_of(version), dict(explanation_state_of(version).standard_errors)
+        ),
         "approvals": list(approval_for(version).history),
     }
 
@@ -110,17 +117,26 @@ def importance_bars(importances: list[dict[str, Any]]) -> dict[str, Any] | None:
     script, no inline style: it passes the CSP and WeasyPrint draws it in the PDF)."""
     if not importances:
         return None
-    largest = max(abs(float(item["importance"])) for item in importances) or 1.0
-    bars = [
-        {
-            "feature": item["feature"],
-            "importance": float(item["importance"]),
-            "y": index * (BAR_HEIGHT + 6),
-            "text_y": index * (BAR_HEIGHT + 6) + BAR_HEIGHT - 5,
-            "width": max(1, round(abs(float(item["importance"])) / largest * BAR_WIDTH)),
-        }
-        for index, item in enumerate(importances)
-    ]
+    largest = max(abs(float(item["importance"])) + float(item.get("standard_error") or 0) for item in importances)
+    scale = BAR_WIDTH / (largest or 1.0)
+    bars = []
+    for index, item in enumerate(importances):
+        value, error = abs(float(item["importance"])), float(item.get("standard_error") or 0)
+        y = index * (BAR_HEIGHT + 6)
+        bars.append(
+            {
+                "feature": item["feature"],
+                "importance": float(item["importance"]),
+                "standard_error": item.get("standard_error"),
+                "y": y,
+                "text_y": y + BAR_HEIGHT - 5,
+                "width": max(1, round(value * scale)),
+                # the error bar: ± one standard error around the bar's end
+                "error_from": round(176 + max(value - error, 0) * scale, 1),
+                "error_to": round(176 + (value + error) * scale, 1),
+                "error_y": y + BAR_HEIGHT / 2,
+            }
+        )
     return {"bars": bars, "height": len(bars) * (BAR_HEIGHT + 6), "bar_height": BAR_HEIGHT, "width": BAR_WIDTH}
 
 

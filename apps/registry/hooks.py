@@ -8,6 +8,8 @@ The registry must not import those apps, so they register a provider from ``AppC
     hooks.register_feature_importance_provider(importances_of)  # (versions) -> {version_id: {feature: value}}
     hooks.register_deploy_authorizer(DeployAuthorizer(check_actor=..., authorize=...))  # the deploy rule
     hooks.register_prediction_listener(PredictionListener(online=..., batch=...))  # monitoring's prediction log
+    hooks.register_explanation_state_provider(states_of)  # explain: (versions) -> {version_id: ExplanationState}
+    hooks.register_explanation_listener(rerun_checks)  # governance: (*, version_id, status) once one has ended
 
 Providers answer for many versions at once, so list pages cost one query, not one per row. With
 nothing registered, a version has no approval (it cannot be deployed) and no importances: the
@@ -52,6 +54,28 @@ class Approval:
 
 
 NO_APPROVAL = Approval(state=None, deployable=False, reason="it has no approved approval request")
+
+
+@dataclass(frozen=True)
+class ExplanationState:
+    """Where a version's global explanation stands, as explain tells it: ``status`` is ``none`` (never asked),
+    ``queued``, ``running``, ``succeeded`` (one exists; a newer one may be on its way) or ``failed`` (the latest
+    failed, with its ``error``, and none succeeded)."""
+
+    status: str
+    explanation_id: int | None = None
+    progress: float | None = None
+    eta_at: Any = None
+    error: str = ""
+    standard_errors: Mapping[str, float] = field(default_factory=dict)  # of the succeeded one's importances
+
+    @property
+    def on_its_way(self) -> bool:
+        return self.status in ("queued", "running")
+
+
+NO_EXPLANATION = ExplanationState(status="none")
+ExplanationStateProvider = Callable[[Sequence["ModelVersion"]], Mapping[int, ExplanationState]]
 
 ApprovalProvider = Callable[[Sequence["ModelVersion"]], Mapping[int, Approval]]
 FeatureImportanceProvider = Callable[[Sequence["ModelVersion"]], Mapping[int, Mapping[str, float]]]
@@ -98,6 +122,8 @@ class _Providers:
     feature_importances: FeatureImportanceProvider | None = None
     deploy_authorizer: DeployAuthorizer | None = None
     prediction_listener: PredictionListener | None = None
+    explanation_states: ExplanationStateProvider | None = None
+    explanation_listeners: list[Callable[..., None]] = field(default_factory=list)
 
 
 _providers = _Providers()
@@ -130,6 +156,17 @@ def register_prediction_listener(listener: PredictionListener) -> None:
     _register("prediction_listener", listener)
 
 
+def register_explanation_state_provider(provider: ExplanationStateProvider) -> None:
+    """Explain answers, for many versions at once, where their global explanations stand."""
+    _register("explanation_states", provider)
+
+
+def register_explanation_listener(listener: Callable[..., None]) -> None:
+    """``listener(*, version_id, status)`` runs once a version's global explanation has ended (after commit)."""
+    if listener not in _providers.explanation_listeners:
+        _providers.explanation_listeners.append(listener)
+
+
 _UNSET: Any = object()
 
 
@@ -140,6 +177,7 @@ def override(
     feature_importances: FeatureImportanceProvider | None = None,
     deploy_authorizer: DeployAuthorizer | None = _UNSET,
     prediction_listener: PredictionListener | None = _UNSET,
+    explanation_states: ExplanationStateProvider | None = None,
 ) -> Iterator[None]:
     """Swap providers for the duration of a ``with`` block (tests, management commands), then restore them.
 
@@ -151,6 +189,7 @@ def override(
         _providers.feature_importances,
         _providers.deploy_authorizer,
         _providers.prediction_listener,
+        _providers.explanation_states,
     )
     if approvals is not None:
         _providers.approvals = approvals
@@ -162,6 +201,8 @@ def override(
         _providers.deploy_authorizer = deploy_authorizer
     if prediction_listener is not _UNSET:  # None: predictions are not recorded in the block
         _providers.prediction_listener = prediction_listener
+    if explanation_states is not None:
+        _providers.explanation_states = explanation_states
     try:
         yield
     finally:
@@ -170,6 +211,7 @@ def override(
             _providers.feature_importances,
             _providers.deploy_authorizer,
             _providers.prediction_listener,
+            _providers.explanation_states,
         ) = saved
 
 
@@ -199,6 +241,23 @@ def feature_importances_for(versions: Iterable[ModelVersion]) -> dict[int, dict[
 
 def feature_importances_of(version: ModelVersion) -> dict[str, float]:
     return feature_importances_for([version])[version.pk]
+
+
+def explanation_state_of(version: ModelVersion) -> ExplanationState:
+    """Where ``version``'s global explanation stands (NO_EXPLANATION with no provider)."""
+    provider = _providers.explanation_states
+    answers = dict(provider([version]) or {}) if provider else {}
+    return answers.get(version.pk, NO_EXPLANATION)
+
+
+def global_explanation_ended(*, version_id: int, status: str) -> None:
+    """Tell the listeners that a version's global explanation has ended (succeeded or failed). Never raises: a
+    listener's failure is logged, and the explanation stands."""
+    for listener in list(_providers.explanation_listeners):
+        try:
+            listener(version_id=version_id, status=status)
+        except Exception:
+            logger.exception("An explanation listener failed on version id=%s", version_id)
 
 
 def online_predictions_made(

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.core.web import attempt, visible_or_404
+from apps.core.web import attempt, redirect_back, visible_or_404
 from apps.governance import notify, selectors, services
 from apps.governance.choices import ApprovalState
 from apps.governance.models import Notification
@@ -118,11 +118,7 @@ def approval_move(request, pk: int, action: str):
 
 
 def _back(request, fallback: str, **kwargs):
-    """To the page the form was on (``next``, same site only), else to ``fallback``."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
-        return redirect(target)
-    return redirect(fallback, **kwargs)
+    return redirect_back(request, fallback, **kwargs)
 
 
 @login_required

@@ -34,6 +34,13 @@ def test_version_page_shows_global_plots_and_the_explain_form(make_version):
     plot = client.get(f"/api/v1/explain/{explanation.pk}/plots/bar")
     assert plot.status_code == 200 and b"".join(plot.streaming_content).startswith(b"\x89PNG")
     assert "<svg" in html  # the card's importance chart
+    # importances with their error bars, on the panel and on the card
+    assert 'aria-labelledby="panel-importance-title"' in html and 'aria-labelledby="importance-chart-title"' in html
+    assert html.count("(one standard error)</title></line>") >= 2 and "Standard error" in html
+    assert "What the budget chose: Exact over 60 rows" in html and "bootstrap draws of the explained rows" in html
+    card = client.get(f"/api/v1/models/{version.pk}/card").json()
+    errors = explanation.__class__.objects.get(pk=explanation.pk).result["standard_errors"]
+    assert {item["feature"]: item["standard_error"] for item in card["feature_importances"]} == errors
     other = session_for(ProjectFactory().owner)
     assert other.get(f"/registry/versions/{version.pk}/").status_code == 404
 
@@ -41,7 +48,26 @@ def test_version_page_shows_global_plots_and_the_explain_form(make_version):
 def test_version_page_without_an_explanation_says_so(make_version):
     version = make_version("titanic")
     html = session_for(version.registered_model.project.owner).get(f"/registry/versions/{version.pk}/").content
-    assert b"No global explanation yet" in html
+    assert b"No global explanation of this version yet" in html
+    assert f'action="/registry/versions/{version.pk}/explain"'.encode() in html and b"Explain this version" in html
+
+
+def test_a_failed_global_explanation_is_shown_with_its_reason_and_can_be_asked_again(make_version):
+    version = make_version("titanic")
+    explanation, _ = services.explanation_request(
+        user=None, version=version, method=ExplanationMethod.SHAP_GLOBAL, params={"budget_s": 0.01}
+    )
+    services.explanation_run(explanation_id=explanation.pk)
+    client = session_for(version.registered_model.project.owner)
+    html = client.get(f"/registry/versions/{version.pk}/").content.decode()
+    assert "The last global explanation failed: This global explanation needs a budget of about" in html
+    assert "Explain again" in html
+    answer = client.post(f"/registry/versions/{version.pk}/explain", {"next": f"/registry/versions/{version.pk}/"})
+    assert answer.status_code == 302 and answer["Location"] == f"/registry/versions/{version.pk}/"
+    queued = version.explanations.exclude(pk=explanation.pk).get()
+    assert queued.status == "queued" and queued.params["budget_s"] == 300.0  # the default budget, not the failed one
+    html = client.get(f"/registry/versions/{version.pk}/").content.decode()
+    assert "The global explanation is <span class=\"status queued\">queued</span>, 0 % done" in html
 
 
 def test_admin_lists_explanations_read_only(make_version, trained):
