@@ -260,9 +260,10 @@ def _quick_or_none(explanation: Explanation, version: ModelVersion) -> Callable[
             raise error
 
         return refuse
+    started = time.monotonic()  # the budget is the explanation's: loading the predictor (once) is not part of it
     try:
         if explanation.method == ExplanationMethod.SHAP_LOCAL:
-            prepared = _local_job(explanation, version, predictor)
+            prepared = _local_job(explanation, version, predictor, started=started)
             plan = prepared[2]
             estimate = plan.estimated_s if plan is not None else 0.0
             compute = partial(_compute_local, explanation, version, predictor, prepared=prepared)
@@ -490,8 +491,11 @@ def _background(version: ModelVersion, params: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def _compute_global(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
-    """SHAP and permutation importance within the explanation's budget (plots and storing in its reserve)."""
+def _compute_global(
+    explanation: Explanation, version: ModelVersion, predictor, started: float | None = None
+) -> tuple[dict, dict[str, bytes]]:
+    """SHAP and permutation importance within the explanation's budget, counted from ``started`` (loading the
+    predictor and the data are part of it; plots and storing are in its reserve)."""
     params = explanation.params
     data = _training_data(version)
     holdout = _holdout(version, data)
@@ -515,6 +519,7 @@ def _compute_global(explanation: Explanation, version: ModelVersion, predictor) 
         reserve_s=settings.EXPLAIN_RESERVE_S,
         threads=explain_threads(),
         progress=_ProgressWriter(explanation.pk),
+        started=started,
     )
     result = explained.shap
     body = result.as_dict()  # with the background, stored for later local explanations
@@ -525,8 +530,9 @@ def _compute_global(explanation: Explanation, version: ModelVersion, predictor) 
     return body, images
 
 
-def _local_job(explanation: Explanation, version: ModelVersion, predictor):
-    """The local explanation planned for its budget (``engine.local_job``): the sync decision reads its estimate."""
+def _local_job(explanation: Explanation, version: ModelVersion, predictor, started: float | None = None):
+    """The local explanation planned for its budget (``engine.local_job``), counted from ``started``: the sync
+    decision reads its estimate."""
     params = explanation.params
     return engine.local_job(
         predictor=predictor,
@@ -540,14 +546,15 @@ def _local_job(explanation: Explanation, version: ModelVersion, predictor):
         exact_max_features=params["exact_max_features"],
         budget_s=local_budget_s(params, len(explanation.rows)),
         fixed=params.get("fixed") or (),
+        started=started,
     )
 
 
 def _compute_local(
-    explanation: Explanation, version: ModelVersion, predictor, prepared=None
+    explanation: Explanation, version: ModelVersion, predictor, prepared=None, started: float | None = None
 ) -> tuple[dict, dict[str, bytes]]:
     params = explanation.params
-    prepared = prepared or _local_job(explanation, version, predictor)
+    prepared = prepared or _local_job(explanation, version, predictor, started=started)
     result = engine.shap_local(
         predictor=predictor,
         features=version.features,
@@ -564,7 +571,9 @@ def _compute_local(
     return body, {}  # plots are drawn when first fetched (explanation_plot): they cost more than the numbers
 
 
-def _compute_lime(explanation: Explanation, version: ModelVersion, predictor) -> tuple[dict, dict[str, bytes]]:
+def _compute_lime(
+    explanation: Explanation, version: ModelVersion, predictor, started: float | None = None
+) -> tuple[dict, dict[str, bytes]]:
     params = explanation.params
     result = engine.lime_local(
         predictor=predictor,
@@ -659,7 +668,7 @@ def explanation_run(*, explanation_id: int) -> Explanation | None:
     )
     try:
         predictor = predictor_cache.get(version)  # verifies the archive's SHA-256 before loading it
-        body, images = COMPUTE[explanation.method](explanation, version, predictor)
+        body, images = COMPUTE[explanation.method](explanation, version, predictor, started=started)
         stored = _store_plots(explanation, images)
     except Exception as exc:
         if isinstance(exc, DomainError):

@@ -73,7 +73,24 @@ def test_engineer_trains_explains_and_two_reviewers_take_the_model_to_production
     version = eve.get(f"/api/v1/models/{version_id}").json()
     features = [feature["name"] for feature in version["features"]]
 
-    # Explanations: the global one was queued at registration; local SHAP and LIME answer at once.
+    # The engineer submits; she may not review her own model.
+    submitted = eve.post(f"/api/v1/models/{version_id}/submit-approval", {"comment": "first model"}, format="json")
+    assert submitted.status_code == 201, submitted.content
+    approval_url = f"/api/v1/approvals/{submitted.json()['id']}"
+    assert submitted.json()["state"] == "submitted"
+    assert eve.post(f"{approval_url}/start-review", {}, format="json").status_code == 403
+
+    # One reviewer reviews and tests at once, while the global explanation queued at registration may still be
+    # running: its check waits (pending) and the checks run again by themselves when it lands; nobody asks.
+    assert rita.post(f"{approval_url}/start-review", {"comment": "looking"}, format="json").json()["state"] == "review"
+    assert rita.post(f"{approval_url}/start-testing", {}, format="json").json()["state"] == "testing"
+    tested = poll(rita, approval_url, lambda body: body["checks_status"] in ("passed", "failed"))
+    assert tested["checks_status"] == "passed", tested["checks"]
+    summaries = [step["comment"] for step in tested["history"] if step["to"] == "testing" and step["from"] == "testing"]
+    assert summaries[-1] == "All automatic checks passed.", summaries
+    assert all("failed" not in summary for summary in summaries), summaries  # waited, never failed
+
+    # Explanations: the global one (queued at registration) has landed; local SHAP and LIME answer at once.
     global_shap = poll(
         eve, f"/api/v1/explain/global/{version_id}", lambda body: body["status"] in ("succeeded", "failed")
     )
@@ -91,18 +108,6 @@ def test_engineer_trains_explains_and_two_reviewers_take_the_model_to_production
     lime = eve.post("/api/v1/explain/lime", {"model_id": version_id, "instance_data": rows[:1]}, format="json")
     assert lime.status_code == 200 and lime.json()["feature_weights"], lime.content
 
-    # The engineer submits; she may not review her own model.
-    submitted = eve.post(f"/api/v1/models/{version_id}/submit-approval", {"comment": "first model"}, format="json")
-    assert submitted.status_code == 201, submitted.content
-    approval_url = f"/api/v1/approvals/{submitted.json()['id']}"
-    assert submitted.json()["state"] == "submitted"
-    assert eve.post(f"{approval_url}/start-review", {}, format="json").status_code == 403
-
-    # One reviewer reviews and tests (the checks run on the worker), then approves.
-    assert rita.post(f"{approval_url}/start-review", {"comment": "looking"}, format="json").json()["state"] == "review"
-    assert rita.post(f"{approval_url}/start-testing", {}, format="json").json()["state"] == "testing"
-    tested = poll(rita, approval_url, lambda body: body["checks_status"] in ("passed", "failed"))
-    assert tested["checks_status"] == "passed", tested["checks"]
     approved = rita.post(f"{approval_url}/approve", {"comment": "meets the bar"}, format="json")
     assert approved.status_code == 200 and approved.json()["state"] == "approved", approved.content
 

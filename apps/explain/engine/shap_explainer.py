@@ -57,6 +57,11 @@ if TYPE_CHECKING:
 # (fraction of the whole explanation done, seconds left or None)
 ProgressCallback = Callable[[float, float | None], None]
 
+# A local explanation times the model on fewer rows (it is measured once a predictor and kept), and keeps a little of
+# its budget for the values' bookkeeping and the answer.
+LOCAL_PROBE_ROWS = 2_000
+LOCAL_RESERVE_S = 0.05
+
 _COSTS: dict[int, tuple[Any, CostModel, float]] = {}  # id(predictor) -> (predictor, cost, when measured)
 COST_KEPT_S = 600.0
 
@@ -590,10 +595,15 @@ def local_job(
     fast_transform: bool = True,
     budget_s: float | None = None,
     fixed: Sequence[str] = (),
+    started: float | None = None,
 ) -> tuple[ShapJob, Config, Plan | None]:
     """A local explanation ready to run: its job, the config it will run and, with a budget, the plan (raises
     :class:`~apps.explain.engine.budget.BudgetTooSmall` when none fits). Services ask it first to decide whether
-    a request is answered at once or in the background."""
+    a request is answered at once or in the background. The budget counts from ``started`` (a
+    ``time.monotonic()`` reading; by default now), so what the caller and the preparation spent is left out of
+    what the SHAP values may take."""
+    started = time.monotonic() if started is None else started
+    started += warm_up()  # compiling shap's code is once a process, not this explanation's cost
     frame = feature_frame(rows, features)
     if frame.empty:
         raise ValueError("There are no rows to explain.")
@@ -619,10 +629,10 @@ def local_job(
     )
     if budget_s is None:
         return job, requested, None
-    job.measure(large=10_000)
+    job.measure(large=LOCAL_PROBE_ROWS)
     plan = job.choose(
         requested=requested,
-        budget_s=budget_s,
+        budget_s=budget_s - (time.monotonic() - started) - LOCAL_RESERVE_S,
         threads=1,
         fixed=fixed,
         steps=budgeting.LOCAL_STEPS,

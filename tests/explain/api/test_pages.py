@@ -67,7 +67,7 @@ def test_a_failed_global_explanation_is_shown_with_its_reason_and_can_be_asked_a
     queued = version.explanations.exclude(pk=explanation.pk).get()
     assert queued.status == "queued" and queued.params["budget_s"] == 300.0  # the default budget, not the failed one
     html = client.get(f"/registry/versions/{version.pk}/").content.decode()
-    assert "The global explanation is <span class=\"status queued\">queued</span>, 0 % done" in html
+    assert 'The global explanation is <span class="status queued">queued</span>, 0 % done' in html
 
 
 def test_admin_lists_explanations_read_only(make_version, trained):
