@@ -244,8 +244,10 @@ def global_explanation(version, **params):
 # ---------------------------------------------------------------------------
 # shap called directly, on the same explanation
 # ---------------------------------------------------------------------------
-def direct_bridge(predictor, features, problem_type, class_labels, frame):
-    """What a data scientist writes: categoricals as codes for shap, decoded inside the prediction function."""
+def direct_bridge(predictor, features, problem_type, class_labels, frame, *, every_class: bool = False):
+    """What a data scientist writes: categoricals as codes for shap, decoded inside the prediction function
+    (which answers P(positive class) for binary, or every class's probability with ``every_class``, as LIME
+    wants)."""
     names = [feature["name"] for feature in features]
     categorical = [name for name in names if not pd.api.types.is_numeric_dtype(frame[name])]
     vocab = {name: sorted(frame[name].dropna().astype(str).unique()) for name in categorical}
@@ -270,7 +272,9 @@ def direct_bridge(predictor, features, problem_type, class_labels, frame):
         if problem_type == "regression":
             return predictor.predict(data).to_numpy(dtype=float)
         proba = predictor.predict_proba(data)
-        return proba[positive].to_numpy(dtype=float) if problem_type == "binary" else proba.to_numpy(dtype=float)
+        if problem_type == "binary" and not every_class:
+            return proba[positive].to_numpy(dtype=float)
+        return proba.to_numpy(dtype=float)
 
     return encode, predict
 
@@ -389,11 +393,47 @@ def bench(name: str, owner, client) -> tuple[dict, list[str]]:
         local_direct_s=direct_local,
         local_ratio=local_shap_s / direct_local if direct_local else float("nan"),
     )
+    lime_times = []
+    for seed in range(ROUNDS):
+        body = {"model_id": version.pk, "instance_data": instance, "random_state": 200 + seed}
+        started = time.perf_counter()
+        answer = client.post("/api/v1/explain/lime", body, format="json")
+        lime_times.append(time.perf_counter() - started)
+        if answer.status_code != 200:
+            raise RuntimeError(f"LIME of {name}: {answer.status_code} {answer.content[:300]!r}")
+    lime_s = statistics.median(lime_times)
+    samples = settings.EXPLAIN_LIME_NUM_SAMPLES
+    lime_direct = statistics.median(
+        direct_lime_seconds(predictor, version, fitted.frame, instance, samples) for _ in range(ROUNDS)
+    )
+    row.update(lime_s=lime_s, lime_direct_s=lime_direct, lime_ratio=lime_s / lime_direct if lime_direct else 0.0)
     if local_s > local_goal(n_features):
         misses.append(f"{name}: one-row local SHAP {local_s:.2f} s > {local_goal(n_features):.0f} s")
     if row["local_ratio"] > GOAL_OVERHEAD:
         misses.append(f"{name}: local SHAP ÷ direct shap {row['local_ratio']:.2f} > {GOAL_OVERHEAD}")
     return row, misses
+
+
+def direct_lime_seconds(predictor, version, frame: pd.DataFrame, row: list[dict], num_samples: int) -> float:
+    """LIME on one row through LimeTabularExplainer and the hand-written bridge (complete training rows only)."""
+    from lime.lime_tabular import LimeTabularExplainer
+
+    encode, proba = direct_bridge(
+        predictor, version.features, version.task_type, version.class_labels, frame, every_class=True
+    )
+    names = [feature["name"] for feature in version.features]
+    categorical = [i for i, name in enumerate(names) if not pd.api.types.is_numeric_dtype(frame[name])]
+    training = encode(frame.sample(min(len(frame), 10_000), random_state=0))
+    training = training[~np.isnan(training).any(axis=1)]
+    encoded = encode(pd.DataFrame(row))[0]
+    encoded[np.isnan(encoded)] = 0.0
+    began = time.perf_counter()
+    explainer = LimeTabularExplainer(
+        training, feature_names=names, categorical_features=categorical, random_state=0,
+        mode="regression" if version.task_type == "regression" else "classification",
+    )  # fmt: skip
+    explainer.explain_instance(encoded, proba, num_samples=num_samples)
+    return time.perf_counter() - began
 
 
 def held_out_rows(version, fitted: Fitted, count: int) -> list[dict]:
@@ -447,15 +487,19 @@ def main() -> int:
             f"{r['explainer']:>12}{r['n']:>5}{r['background']:>5}{r['evals']:>7}{r['reference_s']:>7.0f}"
             f"{r['tau']:>6.2f}{r['top5']:>5.1f}{r['shap_s']:>8.1f}{r['direct_s']:>9.1f}{r['global_ratio']:>6.2f}"
         )
-    print("\nlocal SHAP, one row, default local budget (median of rounds; shap s = the SHAP run inside it)")
+    print(
+        "\none row, default local budget, median of rounds: local SHAP (shap s = the SHAP run inside the request) "
+        "and LIME (the whole request against LimeTabularExplainer on the same row)"
+    )
     print(
         f"{'data set':<14}{'feat':>5}{'request s':>10}{'goal s':>7}{'chosen':>30}"
-        f"{'shap s':>8}{'direct s':>9}{'ratio':>6}"
+        f"{'shap s':>8}{'direct s':>9}{'ratio':>6}{'lime s':>8}{'direct s':>9}{'ratio':>6}"
     )
     for r in rows:
         print(
             f"{r['name']:<14}{r['features']:>5}{r['local_s']:>10.3f}{local_goal(r['features']):>7.0f}"
             f"{r['local_plan']:>30}{r['local_shap_s']:>8.3f}{r['local_direct_s']:>9.3f}{r['local_ratio']:>6.2f}"
+            f"{r['lime_s']:>8.3f}{r['lime_direct_s']:>9.3f}{r['lime_ratio']:>6.2f}"
         )
     print("\nphases of each global explanation (s):")
     for r in rows:
