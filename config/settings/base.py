@@ -651,6 +651,11 @@ BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
 BACKUP_SCHEDULE = env.str("BACKUP_SCHEDULE", default="") or "30 2 * * *"
 # Folder for the parts while they are written or checked (default: the system's temporary folder).
 BACKUP_TMP_DIR = env.str("BACKUP_TMP_DIR", default="")
+# No step of a backup or restore waits for ever: seconds a part waits for a lock (a SQLite database someone is
+# writing, pg_dump's table locks, a connection), and seconds one step may run (pg_dump or pg_restore, reading or
+# writing a storage, copying one part to or from the target). Past either the backup fails, naming the part.
+BACKUP_LOCK_TIMEOUT = env.float("BACKUP_LOCK_TIMEOUT", default=60.0)
+BACKUP_STEP_TIMEOUT = env.float("BACKUP_STEP_TIMEOUT", default=3600.0)
 BACKUP_TASK_TIME_LIMIT = env.int("BACKUP_TASK_TIME_LIMIT", default=3 * 3600)
 if BACKUP_SCHEDULE != "off":
     from celery.schedules import crontab
