@@ -14,6 +14,7 @@ from apps.monitoring import services
 from apps.monitoring.logbook import DROPPED
 from apps.monitoring.models import DriftReport, PredictionRecord
 from apps.projects.choices import ProjectRole
+from tests.monitoring.conftest import log_drifted_predictions, record
 from tests.projects.factories import ProjectFactory, add_member
 from tests.projects.test_pages import no_inline_script_or_style
 
@@ -131,18 +132,6 @@ def test_sampling_rate_zero_logs_nothing(production, trained, fresh_log):
     assert fresh_log.drain() == 0
 
 
-def record(version, **fields):
-    values = {
-        "registered_model_id": version.registered_model_id,
-        "model_version": version,
-        "inputs": {"Name": "A", "PClass": "1st", "Age": 30.0, "Sex": "male"},
-        "prediction": 1,
-        "created_at": timezone.now(),
-    }
-    values.update(fields)
-    return PredictionRecord.objects.create(**values)
-
-
 @pytest.fixture
 def logged(make_version):
     version = make_version("titanic")
@@ -234,27 +223,12 @@ def test_retention_deletes_only_records_older_than_their_models_period(logged, m
 def test_a_flagged_report_notifies_members_and_webhooks_and_shows_on_metrics(
     production, settings, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from tests.conftest import EXAMPLES
-
     settings.MONITORING_MIN_REPORT_ROWS = 10
-    frame = pd.read_csv(EXAMPLES / "titanic.csv").drop(columns=["Survived"])
-    services.reference_profile_from_frames(
-        version=production, train=frame, heldout_predictions=[0, 1] * 50, heldout_actuals=[0, 1] * 50
-    )
     project = production.registered_model.project
     member = add_member(project, ProjectRole.VIEWER)
     WebhookEndpoint.objects.create(project=project, url="https://hooks.example.org/x", secret="s" * 32)
     monkeypatch.setattr("apps.governance.notify.enqueue", lambda *args, **kwargs: None)
-    window = frame.sample(200, random_state=0)  # rows like the training's, then Age moved and a new Sex
-    for index, (_, row) in enumerate(window.iterrows()):
-        age = float(row["Age"]) + 40 if row["Age"] == row["Age"] else None
-        inputs = {
-            "Name": row["Name"],
-            "PClass": row["PClass"],
-            "Age": age,
-            "Sex": "unknown" if index % 2 else row["Sex"],
-        }
-        record(production, inputs=inputs, prediction=index % 2)
+    log_drifted_predictions(production)
     with django_capture_on_commit_callbacks(execute=True):
         report = services.drift_report_create(registered_model=production.registered_model)
     drifted = {item["feature"] for item in report.features if item["drifted"]}
