@@ -170,6 +170,8 @@ ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous user row
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files WhiteNoise serves at the site's root: /favicon.ico, which browsers ask for on pages naming no icon (the admin).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
