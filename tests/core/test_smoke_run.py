@@ -1,4 +1,5 @@
-"""What `make run` starts (migrate, then web + worker) serves /health/ready on the embedded default."""
+"""What `make run` starts (migrate, then web + worker) on the embedded default: gunicorn with production's settings
+(multiprocess metrics under DATA_DIR), the addresses printed once everything is warm, a first page served at once."""
 
 import os
 import signal
@@ -68,17 +69,24 @@ def test_embedded_stack_serves_ready_and_stops_on_ctrl_c(tmp_path, monkeypatch):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        status, body = None, b""
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as response:
-                    status, body = response.status, response.read()
-                    break
-            except OSError:
-                time.sleep(0.5)
-        assert status == 200, (tmp_path / "serve.log").read_text()[-3000:]
-        assert b'"status": "ok"' in body
+        # The addresses are printed once the web server answers, every worker warm, and the worker took a task.
+        deadline = time.monotonic() + 240
+        while "API docs" not in (tmp_path / "serve.log").read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(0.2)
+        assert "API docs" in (tmp_path / "serve.log").read_text(), (tmp_path / "serve.log").read_text()[-3000:]
+        started = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=30) as response:
+            assert response.status == 200
+        first_page = time.monotonic() - started
+        assert first_page < 2.0, f"the first page took {first_page:.2f} s"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as response:
+            assert response.status == 200 and b'"status": "ok"' in response.read()
+        # Production's gunicorn settings: every worker's metrics in the multiprocess folder, added up on /metrics.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert list((tmp_path / "prometheus").glob("*.db")), "no multiprocess metrics under DATA_DIR/prometheus"
+        assert "maestro_backup_last_success_timestamp_seconds" in metrics and "maestro_model_drift" in metrics
         assert ping_through_embedded_broker(tmp_path, monkeypatch) == "stack"
     finally:
         process.send_signal(signal.SIGINT)
