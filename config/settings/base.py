@@ -243,6 +243,10 @@ API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=1024 * 1024)
 API_JSON_MAX_BYTES_PREDICT = env.int("API_JSON_MAX_BYTES_PREDICT", default=10 * 1024 * 1024)
 # Deepest nesting of lists/objects a JSON body may have (a prediction row is 3 levels deep).
 API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
+# A body refused unread (413) is read and discarded after the answer, up to this many bytes and seconds, so the
+# client sees the answer rather than a reset connection (apps.core.wsgi); beyond, the connection is closed.
+REQUEST_DRAIN_MAX_BYTES = env.int("REQUEST_DRAIN_MAX_BYTES", default=64 * 1024 * 1024)
+REQUEST_DRAIN_SECONDS = env.float("REQUEST_DRAIN_SECONDS", default=30.0)
 
 SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
