@@ -685,6 +685,9 @@ MONITORING_DEFAULT_SAMPLE_RATE = env.float("MONITORING_DEFAULT_SAMPLE_RATE", def
 MONITORING_DEFAULT_RETENTION_DAYS = env.int("MONITORING_DEFAULT_RETENTION_DAYS", default=90)
 MONITORING_DEFAULT_WINDOW_HOURS = env.int("MONITORING_DEFAULT_WINDOW_HOURS", default=24)
 MONITORING_DEFAULT_DRIFT_SHARE = env.float("MONITORING_DEFAULT_DRIFT_SHARE", default=0.5)
+# A model is notified when a drift report flags it, then, while every report still flags it, at most once per
+# this many days (0: only when it becomes flagged again after a report that did not flag it).
+MONITORING_RENOTIFY_DAYS = env.int("MONITORING_RENOTIFY_DAYS", default=7)
 # The prediction log's in-process queue (requests waiting to be written; beyond, rows are dropped and counted),
 # how often its thread writes, and the rows written per insert. MONITORING_LOG_BACKGROUND=false writes only when
 # drained explicitly (tests).
