@@ -318,6 +318,7 @@ def broker_transport_options(url: str) -> dict:
             "data_folder_in": str(BROKER_DIR / "out"),
             "data_folder_out": str(BROKER_DIR / "out"),
             "processed_folder": str(BROKER_DIR / "processed"),
+            "control_folder": str(BROKER_DIR / "control"),  # the exchange bindings (kombu's default: ./control)
             "store_processed": False,
             "polling_interval": 0.2,
         }
@@ -326,7 +327,7 @@ def broker_transport_options(url: str) -> dict:
 
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 if CELERY_BROKER_URL.startswith("filesystem://"):  # kombu's filesystem transport needs its folders
-    for _folder in ("data_folder_in", "processed_folder"):
+    for _folder in ("data_folder_in", "processed_folder", "control_folder"):
         Path(CELERY_BROKER_TRANSPORT_OPTIONS[_folder]).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):  # so does Celery's filesystem result backend
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)

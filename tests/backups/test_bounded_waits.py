@@ -58,13 +58,16 @@ def elapsed(since: float) -> float:
     return time.monotonic() - since
 
 
-def test_a_sqlite_database_that_stays_locked_fails_the_part_after_the_lock_timeout(tmp_path):
-    source = tmp_path / "store.sqlite3"
-    with contextlib.closing(sqlite3.connect(source)) as db:
+def wal_database(path: Path) -> Path:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")
         db.commit()
+    return path
 
+
+def test_a_sqlite_database_that_stays_locked_fails_the_part_after_the_lock_timeout(tmp_path):
+    source = wal_database(tmp_path / "store.sqlite3")
     started = time.monotonic()
     with sqlite_locked(source), pytest.raises(parts.PartError) as caught:
         parts.sqlite_copy(source, tmp_path / "copy.sqlite3", part="mlflow-database", lock_timeout=1)
@@ -79,7 +82,10 @@ def test_a_sqlite_database_that_stays_locked_fails_the_part_after_the_lock_timeo
 
 
 @on_sqlite
-def test_the_sqlite_database_part_gives_up_on_a_locked_database_naming_it(settings, tmp_path):
+def test_the_sqlite_database_part_gives_up_on_a_locked_database_naming_it(settings, tmp_path, monkeypatch):
+    # A database file of this test's own, locked: the suite's is held open by other connections (the session's
+    # Celery worker, servers of earlier tests), which an exclusive lock would have to wait for.
+    monkeypatch.setitem(connection.settings_dict, "NAME", str(wal_database(tmp_path / "maestro.sqlite3")))
     settings.BACKUP_LOCK_TIMEOUT = 1
     started = time.monotonic()
     with sqlite_locked(Path(connection.settings_dict["NAME"])), pytest.raises(parts.PartError) as caught:

@@ -38,6 +38,7 @@ def ping_through_embedded_broker(data_dir: Path, monkeypatch) -> str:
             "data_folder_in": str(broker / "out"),
             "data_folder_out": str(broker / "out"),
             "processed_folder": str(broker / "processed"),
+            "control_folder": str(broker / "control"),
         },
         task_default_queue="default",
     )
