@@ -56,7 +56,7 @@ def wait_for_web(url: str, workers: int, processes: list[subprocess.Popen], dead
             return False
         booted = len(list(booted_dir().iterdir())) if booted_dir().is_dir() else 0
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own loopback address
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  # nosec B310  # our own http address
                 if response.status == 200 and booted >= workers:
                     return True
         except OSError:
@@ -101,7 +101,7 @@ class Command(BaseCommand):
             "--loglevel", "INFO",
         ]  # fmt: skip
         base = f"http://{host}:{port}"
-        local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"  # noqa: S104 - a comparison
+        local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"  # noqa: S104  # nosec B104  # a comparison
         self.stdout.write("Maestro ML is starting the web server and the worker...\n")
         self.stdout.flush()
         processes = [
