@@ -45,9 +45,15 @@ def queue_lengths() -> dict[str, int]:
         connect_timeout=settings.HEALTH_CHECK_TIMEOUT,
     ) as conn:
         channel = conn.default_channel
+        # kombu's own transports (Redis, filesystem) count a queue directly; a passive declare would look for the
+        # Redis key without the transport's global_keyprefix and find every queue missing.
+        size = getattr(channel, "_size", None)
         for queue in settings.CELERY_TASK_QUEUES:
             try:
-                lengths[queue.name] = int(channel.queue_declare(queue=queue.name, passive=True).message_count)
+                if size is not None:
+                    lengths[queue.name] = int(size(queue.name))
+                else:
+                    lengths[queue.name] = int(channel.queue_declare(queue=queue.name, passive=True).message_count)
             except Exception:  # noqa: BLE001 - a queue nobody declared yet holds nothing
                 lengths[queue.name] = 0
     return lengths
