@@ -38,9 +38,12 @@ run: migrate
 	PORT=$(PORT) $(PY) manage.py serve --port $(PORT)
 
 # Coverage of apps/ is measured on every run; below COVERAGE_FLOOR per cent the run fails (README "Tests").
+# The suite runs in PYTEST_WORKERS parallel processes (pytest-xdist; each has its own test database, files, broker
+# and cache keys: config/settings/test.py); PYTEST_WORKERS=0 runs it in one process.
 COVERAGE_FLOOR ?= 85
+PYTEST_WORKERS ?= auto
 test: install
-	$(PY) -m pytest --cov=apps --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --cov=apps --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
 # bandit: medium and high findings fail; each one accepted says why inline (# nosec Bxxx  # reason).
 lint: install

@@ -66,14 +66,7 @@ class BackupCollector:
         yield total
 
 
-_registered = False
-
-
 def register_metrics() -> None:
-    global _registered
-    if _registered:
-        return
-    from prometheus_client import REGISTRY
+    from apps.core.metrics import register_collector
 
-    REGISTRY.register(BackupCollector())
-    _registered = True
+    register_collector("backups", BackupCollector)

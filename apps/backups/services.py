@@ -174,10 +174,13 @@ def _write_parts(workdir: Path) -> dict[str, Path]:
 
 
 def _upload(storage: Storage, name: str, path: Path) -> None:
-    with open(path, "rb") as handle:
-        saved = storage.save(f"{name}/{path.name}", File(handle, name=path.name))
+    def save() -> str:
+        with open(path, "rb") as handle:
+            return storage.save(f"{name}/{path.name}", File(handle, name=path.name))
+
+    saved = parts.within("target", save, what=f"writing {path.name}")
     if saved != f"{name}/{path.name}":
-        raise BackupError(f"{path.name} was stored as {saved}")
+        raise BackupError(f"target: {path.name} was stored as {saved}")
 
 
 def backup_create(*, target: str | None = None) -> BackupResult:
@@ -188,7 +191,7 @@ def backup_create(*, target: str | None = None) -> BackupResult:
     storage = None
     try:
         storage = targets.target_storage(target)
-        name = new_backup_name(storage, started)
+        name = parts.within("target", lambda: new_backup_name(storage, started), what="listing the backups")
         with tempfile.TemporaryDirectory(prefix="maestro-backup-", dir=settings.BACKUP_TMP_DIR or None) as tmp:
             workdir = Path(tmp)
             archives = recorded_files()
@@ -221,7 +224,9 @@ def backup_create(*, target: str | None = None) -> BackupResult:
         message = one_line(exc)
         if storage is not None and name:
             try:
-                targets.delete_backup(storage, name)
+                parts.within(
+                    "target", lambda: targets.delete_backup(storage, name), what="removing the incomplete backup"
+                )
             except Exception:  # the target itself is failing; the record says why the backup did
                 logger.warning("Could not remove the incomplete backup %s", name, exc_info=True)
         _record(name=name, target=target, outcome=BackupOutcome.FAILED, started=started, error=message)
@@ -280,23 +285,27 @@ def backups_prune(*, target: str | None = None, keep_daily: int, keep_weekly: in
     if keep_daily < 1 or keep_weekly < 0:
         raise BackupError("retention must keep at least 1 daily backup and 0 or more weekly ones")
     storage = targets.target_storage(target or settings.BACKUP_TARGET)
-    stamps, incomplete = {}, []
-    for name in targets.backup_names(storage):
-        moment = backup_time(name)
-        if moment is None:
-            continue  # not a folder of ours
-        if is_complete(storage, name):
-            stamps[name] = moment
-        else:
-            incomplete.append((name, moment))
-    keep = retention_keep(stamps, keep_daily=keep_daily, keep_weekly=keep_weekly)
-    newest = max(stamps.values(), default=None)
-    doomed = sorted(name for name in stamps if name not in keep)
-    doomed += sorted(name for name, moment in incomplete if newest is not None and moment < newest)
-    for name in doomed:
-        targets.delete_backup(storage, name)
-        logger.info("Backup %s deleted by retention", name)
-    return doomed
+
+    def prune() -> list[str]:
+        stamps, incomplete = {}, []
+        for name in targets.backup_names(storage):
+            moment = backup_time(name)
+            if moment is None:
+                continue  # not a folder of ours
+            if is_complete(storage, name):
+                stamps[name] = moment
+            else:
+                incomplete.append((name, moment))
+        keep = retention_keep(stamps, keep_daily=keep_daily, keep_weekly=keep_weekly)
+        newest = max(stamps.values(), default=None)
+        doomed = sorted(name for name in stamps if name not in keep)
+        doomed += sorted(name for name, moment in incomplete if newest is not None and moment < newest)
+        for name in doomed:
+            targets.delete_backup(storage, name)
+            logger.info("Backup %s deleted by retention", name)
+        return doomed
+
+    return parts.within("target", prune, what="retention")
 
 
 # ---------------------------------------------------------------------------
@@ -309,12 +318,15 @@ def backups_list(*, target: str | None = None) -> list[tuple[str, bool]]:
 
 
 def _download(storage: Storage, key: str, destination: Path) -> str:
-    digest = hashlib.sha256()
-    with storage.open(key, "rb") as source, open(destination, "wb") as target:
-        for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-            target.write(chunk)
-    return digest.hexdigest()
+    def copy() -> str:
+        digest = hashlib.sha256()
+        with storage.open(key, "rb") as source, open(destination, "wb") as target:
+            for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+                digest.update(chunk)
+                target.write(chunk)
+        return digest.hexdigest()
+
+    return parts.within("target", copy, what=f"reading {key}")
 
 
 def backup_fetch_verified(*, storage: Storage, name: str, workdir: Path) -> dict[str, Any]:
@@ -450,10 +462,10 @@ def backup_restore(*, target: str | None = None, name: str | None = None, force:
                 )
         files = {part: workdir / Path(info["file"]).name for part, info in manifest["parts"].items()}
         parts.database_restore(files["database"])
-        media_files = parts.storage_untar(files["media"], default_storage, replace=force)
+        media_files = parts.storage_untar(files["media"], default_storage, replace=force, part="media")
         parts.mlflow_restore(store, files["mlflow-database"])
         artifact_files = parts.storage_untar(
-            files["mlflow-artifacts"], targets.mlflow_artifact_storage(), replace=force
+            files["mlflow-artifacts"], targets.mlflow_artifact_storage(), replace=force, part="mlflow-artifacts"
         )
     if needs_migrate:
         from django.core.management import call_command

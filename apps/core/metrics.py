@@ -1,7 +1,9 @@
 """Maestro ML's own metrics on ``/metrics``, beside django-prometheus's, and who may read them.
 
 Metrics that several processes must agree on (web processes, workers) are read from the database or the
-broker when Prometheus scrapes, by collectors each app registers from its ``ready()``:
+broker when Prometheus scrapes, by collectors each app registers from its ``ready()`` through one door,
+:func:`register_collector` (a collector registered anywhere else is missing from production's ``/metrics``, which
+gunicorn's multiprocess mode builds from the workers' files and these collectors only):
 
 - ``maestro_celery_queue_length{queue}``: messages waiting in each Celery queue (here; read from the broker);
 - ``maestro_database_connections{state}`` and ``maestro_database_max_connections`` (here; PostgreSQL only);
@@ -9,7 +11,8 @@ broker when Prometheus scrapes, by collectors each app registers from its ``read
   ``maestro_training_job_duration_seconds{status}``: :mod:`apps.automl.metrics`;
 - ``maestro_model_registrations_total``, ``maestro_registered_models``, ``maestro_predictions_total`` and
   ``maestro_prediction_duration_seconds`` by registered model: :mod:`apps.registry.metrics`;
-- explanations (:mod:`apps.explain.metrics`), approvals and webhook deliveries (:mod:`apps.governance.metrics`).
+- explanations (:mod:`apps.explain.metrics`), approvals and webhook deliveries (:mod:`apps.governance.metrics`);
+- backups (:mod:`apps.backups.metrics`) and model drift (:mod:`apps.monitoring.metrics`).
 
 ``/metrics`` answers (:func:`metrics_view`, anyone else gets 404): callers sending ``Authorization: Bearer
 <METRICS_TOKEN>`` when that is set; else, when ``METRICS_PUBLIC`` is off (production), only direct callers
@@ -42,9 +45,15 @@ def queue_lengths() -> dict[str, int]:
         connect_timeout=settings.HEALTH_CHECK_TIMEOUT,
     ) as conn:
         channel = conn.default_channel
+        # kombu's own transports (Redis, filesystem) count a queue directly; a passive declare would look for the
+        # Redis key without the transport's global_keyprefix and find every queue missing.
+        size = getattr(channel, "_size", None)
         for queue in settings.CELERY_TASK_QUEUES:
             try:
-                lengths[queue.name] = int(channel.queue_declare(queue=queue.name, passive=True).message_count)
+                if size is not None:
+                    lengths[queue.name] = int(size(queue.name))
+                else:
+                    lengths[queue.name] = int(channel.queue_declare(queue=queue.name, passive=True).message_count)
             except Exception:  # noqa: BLE001 - a queue nobody declared yet holds nothing
                 lengths[queue.name] = 0
     return lengths

@@ -54,9 +54,10 @@ class DriftReportAdmin(admin.ModelAdmin):
         "n_current",
         "n_drifted",
         "flagged",
+        "notified",
         "created_at",
     ]
-    list_filter = ["flagged", "trigger"]
+    list_filter = ["flagged", "notified", "trigger"]
     search_fields = ["registered_model__name"]
     list_select_related = ["registered_model", "model_version", "model_version__registered_model"]
 

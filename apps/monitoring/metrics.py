@@ -71,14 +71,7 @@ def _latest_reports():
     )  # fmt: skip
 
 
-_registered = False
-
-
 def register_metrics() -> None:
-    global _registered
-    if _registered:
-        return
-    from prometheus_client import REGISTRY
+    from apps.core.metrics import register_collector
 
-    REGISTRY.register(MonitoringCollector())
-    _registered = True
+    register_collector("monitoring", MonitoringCollector)

@@ -153,6 +153,11 @@ class DriftReport(TimeStampedModel):
     drift_share = models.FloatField(default=0.0, help_text="Share of features that drifted.")
     share_threshold = models.FloatField(default=0.5)
     flagged = models.BooleanField(default=False)
+    notified = models.BooleanField(
+        default=False,
+        help_text="Whether this report notified the project: when the model became flagged, then at most once per "
+        "MONITORING_RENOTIFY_DAYS while it stays flagged.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -358,6 +358,11 @@ def drift_report_create(
         current=profile.prediction_values([prediction for _, prediction in rows], version.task_type),
     )
     with transaction.atomic():
+        # One report at a time per model decides whether it notifies (the monitor's row is the lock).
+        ModelMonitor.objects.select_for_update().get(pk=monitor.pk)
+        notify = verdicts["flagged"] and drift_notification_due(
+            registered_model=registered_model, version=version, at=end
+        )
         report = DriftReport.objects.create(
             registered_model=registered_model,
             model_version=version,
@@ -375,8 +380,9 @@ def drift_report_create(
             drift_share=verdicts["drift_share"],
             share_threshold=monitor.drift_share,
             flagged=verdicts["flagged"],
+            notified=notify,
         )
-        if report.flagged:
+        if notify:
             _notify_flagged(report)
     logger.info(
         "Drift report %s of %s: %s of %s features drifted%s",
@@ -387,6 +393,21 @@ def drift_report_create(
         " (flagged)" if report.flagged else "",
     )
     return report
+
+
+def drift_notification_due(*, registered_model: RegisteredModel, version: ModelVersion, at: datetime) -> bool:
+    """Whether a report of ``version`` made ``at`` that flags the model notifies: it does when the model becomes
+    flagged (its previous report did not flag it, was of another version, or there was none), and while it stays
+    flagged, once ``MONITORING_RENOTIFY_DAYS`` have passed since the last report that notified (0: never again)."""
+    reports = DriftReport.objects.filter(registered_model=registered_model).order_by("-pk")
+    previous = reports.values("flagged", "model_version_id").first()
+    if previous is None or not previous["flagged"] or previous["model_version_id"] != version.pk:
+        return True
+    days = settings.MONITORING_RENOTIFY_DAYS
+    if days <= 0:
+        return False
+    last = reports.filter(model_version=version, notified=True).values_list("window_end", flat=True).first()
+    return last is None or at - last >= timedelta(days=days)
 
 
 def _queue_reference_profile(version_id: int) -> None:

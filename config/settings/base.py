@@ -170,6 +170,8 @@ ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous user row
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files WhiteNoise serves at the site's root: /favicon.ico, which browsers ask for on pages naming no icon (the admin).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
@@ -241,6 +243,10 @@ API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=1024 * 1024)
 API_JSON_MAX_BYTES_PREDICT = env.int("API_JSON_MAX_BYTES_PREDICT", default=10 * 1024 * 1024)
 # Deepest nesting of lists/objects a JSON body may have (a prediction row is 3 levels deep).
 API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
+# A body refused unread (413) is read and discarded after the answer, up to this many bytes and seconds, so the
+# client sees the answer rather than a reset connection (apps.core.wsgi); beyond, the connection is closed.
+REQUEST_DRAIN_MAX_BYTES = env.int("REQUEST_DRAIN_MAX_BYTES", default=64 * 1024 * 1024)
+REQUEST_DRAIN_SECONDS = env.float("REQUEST_DRAIN_SECONDS", default=30.0)
 
 SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -312,6 +318,7 @@ def broker_transport_options(url: str) -> dict:
             "data_folder_in": str(BROKER_DIR / "out"),
             "data_folder_out": str(BROKER_DIR / "out"),
             "processed_folder": str(BROKER_DIR / "processed"),
+            "control_folder": str(BROKER_DIR / "control"),  # the exchange bindings (kombu's default: ./control)
             "store_processed": False,
             "polling_interval": 0.2,
         }
@@ -320,7 +327,7 @@ def broker_transport_options(url: str) -> dict:
 
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 if CELERY_BROKER_URL.startswith("filesystem://"):  # kombu's filesystem transport needs its folders
-    for _folder in ("data_folder_in", "processed_folder"):
+    for _folder in ("data_folder_in", "processed_folder", "control_folder"):
         Path(CELERY_BROKER_TRANSPORT_OPTIONS[_folder]).mkdir(parents=True, exist_ok=True)
 if CELERY_RESULT_BACKEND.startswith("file://"):  # so does Celery's filesystem result backend
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
@@ -665,6 +672,11 @@ BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
 BACKUP_SCHEDULE = env.str("BACKUP_SCHEDULE", default="") or "30 2 * * *"
 # Folder for the parts while they are written or checked (default: the system's temporary folder).
 BACKUP_TMP_DIR = env.str("BACKUP_TMP_DIR", default="")
+# No step of a backup or restore waits for ever: seconds a part waits for a lock (a SQLite database someone is
+# writing, pg_dump's table locks, a connection), and seconds one step may run (pg_dump or pg_restore, reading or
+# writing a storage, copying one part to or from the target). Past either the backup fails, naming the part.
+BACKUP_LOCK_TIMEOUT = env.float("BACKUP_LOCK_TIMEOUT", default=60.0)
+BACKUP_STEP_TIMEOUT = env.float("BACKUP_STEP_TIMEOUT", default=3600.0)
 BACKUP_TASK_TIME_LIMIT = env.int("BACKUP_TASK_TIME_LIMIT", default=3 * 3600)
 if BACKUP_SCHEDULE != "off":
     from celery.schedules import crontab
@@ -688,6 +700,9 @@ MONITORING_DEFAULT_SAMPLE_RATE = env.float("MONITORING_DEFAULT_SAMPLE_RATE", def
 MONITORING_DEFAULT_RETENTION_DAYS = env.int("MONITORING_DEFAULT_RETENTION_DAYS", default=90)
 MONITORING_DEFAULT_WINDOW_HOURS = env.int("MONITORING_DEFAULT_WINDOW_HOURS", default=24)
 MONITORING_DEFAULT_DRIFT_SHARE = env.float("MONITORING_DEFAULT_DRIFT_SHARE", default=0.5)
+# A model is notified when a drift report flags it, then, while every report still flags it, at most once per
+# this many days (0: only when it becomes flagged again after a report that did not flag it).
+MONITORING_RENOTIFY_DAYS = env.int("MONITORING_RENOTIFY_DAYS", default=7)
 # The prediction log's in-process queue (requests waiting to be written; beyond, rows are dropped and counted),
 # how often its thread writes, and the rows written per insert. MONITORING_LOG_BACKGROUND=false writes only when
 # drained explicitly (tests).

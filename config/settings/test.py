@@ -1,13 +1,35 @@
-"""Test settings: PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL name them (CI), else embedded."""
+"""Test settings: PostgreSQL + Redis when DATABASE_URL / CELERY_BROKER_URL name them (CI), else embedded.
+
+`make test` runs the suite in several processes (pytest-xdist: PYTEST_XDIST_WORKER is gw0, gw1, ...). Each keeps
+apart from the others: its files (DATA_DIR is var/test/<worker>: media, MLflow's store, the filesystem broker and
+results), its test database (pytest-django appends the worker to the name), and in Redis every key of the broker
+and the cache (a prefix per worker), so the Celery worker one process starts never takes another's tasks. Processes
+a test starts inherit both variables and so land in the same place.
+"""
 
 import os
 from pathlib import Path
 
-# Tests keep their files apart from a developer's embedded data (override with DATA_DIR).
-os.environ.setdefault("DATA_DIR", str(Path(__file__).resolve().parent.parent.parent / "var" / "test"))
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+# Tests keep their files apart from a developer's embedded data (override with DATA_DIR; TEST_DATA_DIR moves the
+# folder of the run, whose processes each take a folder in it). The folder is put in the environment for the
+# processes tests start, with the worker it was made for: a worker inherits pytest-xdist's controller's, and makes
+# its own instead; a DATA_DIR set by anyone else (a test starting a process on a folder of its own) is kept.
+_suite_dir = Path(os.environ.get("TEST_DATA_DIR") or Path(__file__).resolve().parent.parent.parent / "var" / "test")
+_made_for = os.environ.get("TEST_DATA_DIR_WORKER")
+if "DATA_DIR" not in os.environ or (_made_for is not None and _made_for != XDIST_WORKER):
+    os.environ["DATA_DIR"] = str(_suite_dir / XDIST_WORKER if XDIST_WORKER else _suite_dir)
+    os.environ["TEST_DATA_DIR_WORKER"] = XDIST_WORKER
 
 from .base import *  # noqa: E402, F403
-from .base import DATA_DIR, DATABASES, env  # noqa: E402
+from .base import CACHES, CELERY_BROKER_TRANSPORT_OPTIONS, DATA_DIR, DATABASES, env  # noqa: E402
+
+# Every Redis key of this process' broker (queues, bindings, unacknowledged messages) and cache starts with this.
+REDIS_KEY_PREFIX = f"maestro-test-{XDIST_WORKER}:" if XDIST_WORKER else ""
+if REDIS_KEY_PREFIX:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": REDIS_KEY_PREFIX}
+    CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="maestro-test-key-0123456789-abcdefghijklmnopqrstuvwxyz")

@@ -104,6 +104,7 @@ def test_metrics_export_last_success_outcome_and_counts_from_the_database(client
     assert sample(text, "maestro_backups_total", 'outcome="failed"') == 1
 
 
+@pytest.mark.django_db(transaction=True)  # as in production: the backup reads committed data, no test transaction
 def test_the_scheduled_task_backs_up_then_applies_retention(stores, settings):
     from apps.backups.tasks import backup
 

@@ -19,7 +19,7 @@ from apps.backups.errors import BackupError
 from apps.backups.services import backup_fetch_verified, backups_list, backups_prune
 from tests.projects.test_s3_storage import CREDENTIALS, REGION, s3_endpoint  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # as in production: no test transaction around the backup
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_backup_to_an_s3_prefix_is_verified_refused_when_changed_restored_and_pr
         secret_key=CREDENTIALS["aws_secret_access_key"],
         region=REGION,
     )
-    assert parts.storage_untar(workdir / "media.tar", empty, replace=False) == 1
+    assert parts.storage_untar(workdir / "media.tar", empty, replace=False, part="media") == 1
     assert client.get_object(Bucket=names["empty"], Key=stored)["Body"].read() == b"a,b\n1,2\n"
 
     key = f"maestro/prod/{name}/{manifest['parts']['mlflow-database']['file']}"

@@ -30,6 +30,12 @@ def redis_reachable(url: str) -> bool:
         return False
 
 
+def key_prefix() -> dict[str, str]:
+    """The Redis key prefix of this test process (one per pytest-xdist worker): the worker it starts has it too."""
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix")
+    return {"global_keyprefix": prefix} if prefix else {}
+
+
 def client_app(monkeypatch, broker: str, backend: str, transport_options: dict) -> Celery:
     # Celery reads CELERY_BROKER_URL / CELERY_RESULT_BACKEND from the environment before its own config.
     monkeypatch.setenv("CELERY_BROKER_URL", broker)
@@ -59,7 +65,7 @@ def test_worker_runs_a_task_through_redis(tmp_path: Path, monkeypatch):
         tmp_path / "worker.log",
     )
     try:
-        app = client_app(monkeypatch, url, backend, {"visibility_timeout": 3600})
+        app = client_app(monkeypatch, url, backend, {"visibility_timeout": 3600, **key_prefix()})
         wait_for_ping(app)
         assert app.send_task("apps.core.tasks.ping", args=["through redis"]).get(timeout=30) == "through redis"
     finally:
@@ -81,6 +87,7 @@ def test_worker_runs_a_task_through_the_embedded_broker(tmp_path: Path, monkeypa
             "data_folder_in": str(broker_dir / "out"),
             "data_folder_out": str(broker_dir / "out"),
             "processed_folder": str(broker_dir / "processed"),
+            "control_folder": str(broker_dir / "control"),
         }
         app = client_app(monkeypatch, "filesystem://", backend, options)
         wait_for_ping(app)

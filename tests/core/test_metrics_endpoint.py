@@ -80,3 +80,21 @@ def test_database_connections_are_counted_against_the_server_limit(client):
     assert active and float(active[0].split()[-1]) >= 1  # this very query's connection
     limit = [line for line in text.splitlines() if line.startswith("maestro_database_max_connections ")]
     assert limit and float(limit[0].split()[-1]) >= 10
+
+
+def test_every_scrape_time_collector_of_the_apps_is_registered_through_the_one_door():
+    """Production's /metrics (gunicorn, multiprocess) serves the workers' files plus ``COLLECTORS`` only: a collector
+    an app put straight into prometheus_client's registry would be missing there."""
+    from prometheus_client import REGISTRY
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from apps.core.metrics import COLLECTORS
+
+    ours = [
+        collector
+        for collector in list(REGISTRY._collector_to_names)
+        if not isinstance(collector, MetricWrapperBase) and type(collector).__module__.startswith("apps.")
+    ]
+    assert {type(collector).__module__ for collector in ours} >= {"apps.backups.metrics", "apps.monitoring.metrics"}
+    strays = [type(collector).__qualname__ for collector in ours if collector not in COLLECTORS.values()]
+    assert not strays, f"registered around apps.core.metrics.register_collector: {strays}"

@@ -64,6 +64,32 @@ def test_login_refuses_a_body_over_the_limit_with_413_naming_it(settings):
     assert "API_JSON_MAX_BYTES" in response.json()["detail"]
 
 
+def test_a_body_over_djangos_memory_limit_still_gets_the_413_naming_the_endpoints_limit(settings):
+    # DRF hands its own JSON parser Django's request.body, which refused this with a bare 400 page.
+    assert settings.API_JSON_MAX_BYTES < settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = json.dumps({"username": "alice", "password": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)})
+    response = APIClient().post("/api/v1/auth/login", body, content_type="application/json")
+    assert response.status_code == 413
+    assert f"{settings.API_JSON_MAX_BYTES:,} bytes" in response.json()["detail"]
+
+
+def test_a_prediction_sized_body_over_djangos_memory_limit_is_read(settings):
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from apps.core.api.parsers import BoundedJSONParser
+
+    class PredictLike:
+        json_max_bytes_setting = "API_JSON_MAX_BYTES_PREDICT"
+
+    rows = [{"x": "v" * 100} for _ in range(settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 100)]
+    body = json.dumps({"instances": rows}).encode()
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(body) < settings.API_JSON_MAX_BYTES_PREDICT
+    posted = RequestFactory().post("/api/v1/models/1/predict", data=body, content_type="application/json")
+    request = Request(posted, parsers=[BoundedJSONParser()], parser_context={"view": PredictLike()})
+    assert len(request.data["instances"]) == len(rows)
+
+
 def test_an_array_of_empty_objects_is_refused_before_it_is_parsed(settings):
     settings.API_JSON_MAX_BYTES = 10_000
     body = b"[" + b"{}," * 100_000 + b"{}]"

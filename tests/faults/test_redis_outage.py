@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import redis as redis_client
+from django.conf import settings
 
 from apps.automl.models import TrainingJob
 from tests.faults.conftest import wait_until
@@ -59,7 +60,8 @@ def test_a_redis_outage_keeps_reads_refuses_jobs_with_503_and_heals_itself(
     job = TrainingJob.objects.get()
     assert job.pk == queued.json()["id"] and job.status == "queued"
     # Its task is on the training queue of the restarted broker.
-    assert redis_client.Redis.from_url(private_redis.url(0)).llen("training") == 1
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")  # one per pytest-xdist worker
+    assert redis_client.Redis.from_url(private_redis.url(0)).llen(f"{prefix}training") == 1
 
 
 def test_a_job_the_broker_refuses_is_not_left_behind(engineer_with_data, monkeypatch):

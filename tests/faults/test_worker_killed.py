@@ -137,9 +137,11 @@ def forget_queues(client, queues: list[str]) -> None:
     worker's unacknowledged task (which Redis would otherwise restore into a queue nobody reads)."""
     if client is None:  # not a Redis broker
         return
-    for queue in queues:
-        client.delete(*client.keys(f"{queue}*"), f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-    for tag, payload in client.hgetall("unacked").items():
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")  # one per pytest-xdist worker
+    for queue in queues:  # KEYS and HGETALL see keys as stored (prefixed); DEL, HDEL and ZREM add the prefix
+        found = [key.decode().removeprefix(prefix) for key in client.keys(f"{prefix}{queue}*")]
+        client.delete(*found, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    for tag, payload in client.hgetall(f"{prefix}unacked").items():
         if json.loads(payload)[2] in queues:
             client.hdel("unacked", tag)
             client.zrem("unacked_index", tag)

@@ -12,8 +12,10 @@ from rest_framework.test import APIClient
 from apps.governance.models import Notification, WebhookEndpoint, WebhookMessage
 from apps.monitoring import services
 from apps.monitoring.logbook import DROPPED
-from apps.monitoring.models import DriftReport, PredictionRecord
+from apps.monitoring.models import DriftReport, ModelMonitor, PredictionRecord
 from apps.projects.choices import ProjectRole
+from tests.conftest import EXAMPLES
+from tests.monitoring.conftest import log_drifted_predictions, record
 from tests.projects.factories import ProjectFactory, add_member
 from tests.projects.test_pages import no_inline_script_or_style
 
@@ -131,18 +133,6 @@ def test_sampling_rate_zero_logs_nothing(production, trained, fresh_log):
     assert fresh_log.drain() == 0
 
 
-def record(version, **fields):
-    values = {
-        "registered_model_id": version.registered_model_id,
-        "model_version": version,
-        "inputs": {"Name": "A", "PClass": "1st", "Age": 30.0, "Sex": "male"},
-        "prediction": 1,
-        "created_at": timezone.now(),
-    }
-    values.update(fields)
-    return PredictionRecord.objects.create(**values)
-
-
 @pytest.fixture
 def logged(make_version):
     version = make_version("titanic")
@@ -234,27 +224,12 @@ def test_retention_deletes_only_records_older_than_their_models_period(logged, m
 def test_a_flagged_report_notifies_members_and_webhooks_and_shows_on_metrics(
     production, settings, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from tests.conftest import EXAMPLES
-
     settings.MONITORING_MIN_REPORT_ROWS = 10
-    frame = pd.read_csv(EXAMPLES / "titanic.csv").drop(columns=["Survived"])
-    services.reference_profile_from_frames(
-        version=production, train=frame, heldout_predictions=[0, 1] * 50, heldout_actuals=[0, 1] * 50
-    )
     project = production.registered_model.project
     member = add_member(project, ProjectRole.VIEWER)
     WebhookEndpoint.objects.create(project=project, url="https://hooks.example.org/x", secret="s" * 32)
     monkeypatch.setattr("apps.governance.notify.enqueue", lambda *args, **kwargs: None)
-    window = frame.sample(200, random_state=0)  # rows like the training's, then Age moved and a new Sex
-    for index, (_, row) in enumerate(window.iterrows()):
-        age = float(row["Age"]) + 40 if row["Age"] == row["Age"] else None
-        inputs = {
-            "Name": row["Name"],
-            "PClass": row["PClass"],
-            "Age": age,
-            "Sex": "unknown" if index % 2 else row["Sex"],
-        }
-        record(production, inputs=inputs, prediction=index % 2)
+    log_drifted_predictions(production)
     with django_capture_on_commit_callbacks(execute=True):
         report = services.drift_report_create(registered_model=production.registered_model)
     drifted = {item["feature"] for item in report.features if item["drifted"]}
@@ -333,3 +308,67 @@ def test_a_report_without_a_reference_queues_one_and_says_so(production, monkeyp
     )
     assert answer.status_code == 409 and "is being made" in answer.json()["detail"]
     assert queued == [production.pk]
+
+
+@pytest.fixture
+def drifting(production, settings, monkeypatch):
+    """The titanic production version with 200 drifted predictions logged, reports reading a 30-day window, and
+    deliveries kept out of the broker; answers (version, ids of the drifted predictions, the time they were made)."""
+    settings.MONITORING_MIN_REPORT_ROWS = 10
+    monkeypatch.setattr("apps.governance.notify.enqueue", lambda *args, **kwargs: None)
+    log_drifted_predictions(production)
+    services.monitor_for(registered_model=production.registered_model)
+    ModelMonitor.objects.filter(registered_model=production.registered_model).update(window_hours=30 * 24)
+    drifted = set(PredictionRecord.objects.values_list("pk", flat=True))
+    return production, drifted, timezone.now() + timedelta(minutes=1)
+
+
+def test_a_model_that_stays_flagged_is_notified_once_then_at_most_every_renotify_days(
+    drifting, settings, django_capture_on_commit_callbacks
+):
+    settings.MONITORING_RENOTIFY_DAYS = 3
+    version, drifted, start = drifting
+    owner = version.registered_model.project.owner
+
+    def scheduled_report(after: timedelta) -> DriftReport:
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.scheduled_drift_report(registered_model_id=version.registered_model_id, now=start + after)
+
+    def notifications() -> int:
+        return Notification.objects.filter(user=owner, kind="monitoring").count()
+
+    first = scheduled_report(timedelta(0))
+    assert first.flagged and first.notified and notifications() == 1  # it became flagged
+    for hours in (1, 24, 71):  # the next scheduled reports still flag it: nothing new
+        report = scheduled_report(timedelta(hours=hours))
+        assert report.flagged and not report.notified
+    assert notifications() == 1
+    reminder = scheduled_report(timedelta(days=3))  # three days after the last notification: once more
+    assert reminder.flagged and reminder.notified and notifications() == 2
+    assert not scheduled_report(timedelta(days=4)).notified and notifications() == 2
+
+    # One report of ordinary rows does not flag it; flagged again after that is a change, notified at once.
+    PredictionRecord.objects.filter(pk__in=drifted).update(created_at=start - timedelta(days=40))
+    frame = pd.read_csv(EXAMPLES / "titanic.csv").drop(columns=["Survived"]).sample(200, random_state=1)
+    for _, row in frame.iterrows():
+        inputs = {key: (None if value != value else value) for key, value in row.to_dict().items()}
+        record(version, inputs=inputs, prediction=0, created_at=start + timedelta(days=4, hours=23))
+    calm = scheduled_report(timedelta(days=5))
+    assert not calm.flagged and not calm.notified and notifications() == 2
+    PredictionRecord.objects.exclude(pk__in=drifted).update(created_at=start - timedelta(days=40))
+    PredictionRecord.objects.filter(pk__in=drifted).update(created_at=start + timedelta(days=5, hours=1))
+    again = scheduled_report(timedelta(days=5, hours=2))
+    assert again.flagged and again.notified and notifications() == 3
+
+
+def test_with_renotify_days_zero_a_model_is_notified_only_when_it_becomes_flagged(drifting, settings):
+    settings.MONITORING_RENOTIFY_DAYS = 0
+    version, _drifted, start = drifting
+    made = [
+        services.drift_report_create(registered_model=version.registered_model, now=start + timedelta(days=days))
+        for days in (0, 10, 20)
+    ]
+    assert [report.notified for report in made] == [True, False, False]
+    client = client_for(version.registered_model.project.owner)
+    listed = client.get(f"/api/v1/registered-models/{version.registered_model_id}/drift").json()["results"]
+    assert [item["notified"] for item in listed] == [False, False, True]  # newest first

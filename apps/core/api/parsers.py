@@ -1,9 +1,10 @@
 """Request-body parsers of every API view: DRF's JSON and form parsers, with a byte limit and a nesting limit.
 
-DRF reads JSON straight from the request stream, so Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` never
-applies to it (nor to DRF's form parser, which reads the stream whole). These parsers read at most
-*limit + 1* bytes (and nothing when ``Content-Length`` already says more): a larger body answers 413
-naming the limit before anything is parsed, whoever sends it, signed in or not.
+DRF hands its own JSON and form parsers Django's ``request.body``, which refuses anything over
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` with a bare 400 and otherwise reads the body whole. These parsers are not
+DRF's (so DRF gives them the request stream) and read at most *limit + 1* bytes (and nothing when
+``Content-Length`` already says more): a larger body answers 413 naming the limit before anything is
+parsed, whoever sends it, signed in or not.
 
 The limit is the setting a view names in ``json_max_bytes_setting``: ``API_JSON_MAX_BYTES`` (small) for
 ordinary endpoints and sign-in, ``API_JSON_MAX_BYTES_PREDICT`` for prediction and explanations, whose
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import QueryDict
+from rest_framework import renderers
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, get_encoding
+from rest_framework.parsers import BaseParser, get_encoding
+from rest_framework.settings import api_settings
 from rest_framework.utils import json
 
 from apps.core.exceptions import PayloadTooLarge
@@ -64,8 +67,12 @@ def nested_deeper_than(data, limit: int) -> bool:
     return False
 
 
-class BoundedJSONParser(JSONParser):
+class BoundedJSONParser(BaseParser):
     """``application/json`` with a byte limit (413) and a nesting limit (400)."""
+
+    media_type = "application/json"
+    renderer_class = renderers.JSONRenderer
+    strict = api_settings.STRICT_JSON
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
@@ -83,8 +90,10 @@ class BoundedJSONParser(JSONParser):
         return data
 
 
-class BoundedFormParser(FormParser):
-    """``application/x-www-form-urlencoded`` with the same byte limit (DRF's own reads the stream whole)."""
+class BoundedFormParser(BaseParser):
+    """``application/x-www-form-urlencoded`` with the same byte limit (DRF's own reads the body whole)."""
+
+    media_type = "application/x-www-form-urlencoded"
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}

@@ -41,5 +41,5 @@ class DriftReportSerializer(serializers.ModelSerializer):
         fields = [
             "id", "registered_model_id", "model_version_id", "version", "trigger", "created_at", "window_start",
             "window_end", "n_current", "n_reference", "n_features", "n_drifted", "drift_share", "share_threshold",
-            "flagged", "features", "prediction_drift", "live_metric",
+            "flagged", "notified", "features", "prediction_drift", "live_metric",
         ]  # fmt: skip
