@@ -60,3 +60,7 @@ GOVERNANCE_WEBHOOK_BACKOFF_CAP = 1.0
 # outside the test's transaction; the test of the thread turns it on.
 MONITORING_LOG_BACKGROUND = env.bool("MONITORING_LOG_BACKGROUND", default=False)
 MONITORING_STATE_TTL = env.float("MONITORING_STATE_TTL", default=0.0)
+
+# Processes the tests start (gunicorn, Celery workers) do not compile shap's code at start: explanations leave that
+# once-a-process cost out of their budget, and the suite's CPUs are better spent on tests.
+EXPLAIN_WARM_WORKERS = env.bool("EXPLAIN_WARM_WORKERS", default=False)

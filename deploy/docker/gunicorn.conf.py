@@ -48,6 +48,13 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
+    # A local explanation answered in the request would otherwise spend ten seconds compiling shap's code first.
+    from django.conf import settings
+
+    if settings.EXPLAIN_WARM_WORKERS:
+        from apps.explain.engine.warm import warm_in_background
+
+        warm_in_background()
     if BOOTED_DIR:
         (Path(BOOTED_DIR) / str(worker.pid)).touch()
 
