@@ -31,7 +31,7 @@ from django.utils import timezone
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationError
 from apps.core.models import WorkStatus
 from apps.core.work import work_created, work_transition
-from apps.explain import engine, metrics, plots
+from apps.explain import engine, metrics
 from apps.explain.choices import PLOTS, ExplanationMethod
 from apps.explain.models import Explanation
 from apps.projects.permissions import check_project_access
@@ -525,6 +525,8 @@ def _compute_global(
     body = result.as_dict()  # with the background, stored for later local explanations
     body["permutation_importance"] = explained.permutation.as_dict() if explained.permutation else None
     body["budget"] = explained.budget
+    from apps.explain import plots  # matplotlib: only where a plot is drawn, not in every process that starts
+
     images = {"summary": plots.summary_png(result), "bar": plots.bar_png(result)}
     _set_progress(explanation.pk, 0.97, 0.0)
     return body, images
@@ -625,11 +627,17 @@ def _lime_view(result: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(rows=[SimpleNamespace(**row) for row in result.get("rows") or []])
 
 
-DRAW: dict[str, Callable[[dict[str, Any]], bytes]] = {
-    "waterfall": lambda result: plots.waterfall_png(_local_view(result), row=0),
-    "force": lambda result: plots.force_png(_local_view(result), row=0),
-    "lime": lambda result: plots.lime_png(_lime_view(result), row=0),
-}
+def _draw(name: str, result: dict[str, Any]) -> bytes:
+    """Plot ``name`` of a stored local result (matplotlib is imported here, where a plot is drawn)."""
+    from apps.explain import plots
+
+    if name == "lime":
+        return plots.lime_png(_lime_view(result), row=0)
+    draw = plots.waterfall_png if name == "waterfall" else plots.force_png
+    return draw(_local_view(result), row=0)
+
+
+DRAWN_ON_DEMAND = ("waterfall", "force", "lime")
 
 
 def explanation_plot(*, explanation: Explanation, name: str) -> str:
@@ -640,11 +648,11 @@ def explanation_plot(*, explanation: Explanation, name: str) -> str:
     stored = (explanation.plots or {}).get(name)
     if stored and default_storage.exists(stored):
         return stored
-    if explanation.status != WorkStatus.SUCCEEDED or name not in DRAW:
+    if explanation.status != WorkStatus.SUCCEEDED or name not in DRAWN_ON_DEMAND:
         raise NotFound(
             f"The plot '{name}' of explanation {explanation.pk} does not exist (it is {explanation.status})."
         )
-    png = DRAW[name](explanation.result)
+    png = _draw(name, explanation.result)
     with transaction.atomic():
         locked = Explanation.objects.select_for_update().get(pk=explanation.pk)
         existing = (locked.plots or {}).get(name)

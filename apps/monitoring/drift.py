@@ -21,8 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 SMALL_REFERENCE_ROWS = 1000
 P_VALUE_THRESHOLD = 0.05
@@ -76,6 +74,8 @@ def choose_test(*, kind: str, n_reference: int, n_unique: int) -> str:
 
 
 def ks_p_value(reference: pd.Series, current: pd.Series) -> float:
+    from scipy import stats
+
     return float(stats.ks_2samp(reference, current).pvalue)
 
 
@@ -89,6 +89,8 @@ def _counts(reference: pd.Series, current: pd.Series) -> tuple[list[Any], np.nda
 def chi2_p_value(reference: pd.Series, current: pd.Series) -> float:
     """Chi-squared goodness of fit of the current counts to the reference frequencies scaled to the current size
     (Evidently's ``chi_stat_test``). A category the reference never had cannot be expected: p = 0."""
+    from scipy import stats
+
     _, ref, cur = _counts(reference, current)
     expected = ref * (cur.sum() / ref.sum())
     if np.any((expected == 0) & (cur > 0)):
@@ -100,6 +102,8 @@ def chi2_p_value(reference: pd.Series, current: pd.Series) -> float:
 def z_p_value(reference: pd.Series, current: pd.Series) -> float:
     """Two-sided Z-test of the difference of the share of the first category (sorted) between the samples
     (Evidently's ``z_stat_test``)."""
+    from scipy import stats
+
     keys = sorted(set(reference.unique()) | set(current.unique()), key=str)
     if len(keys) <= 1:
         return 1.0
@@ -117,12 +121,16 @@ def z_p_value(reference: pd.Series, current: pd.Series) -> float:
 
 def wasserstein_normed(reference: pd.Series, current: pd.Series) -> float:
     """Wasserstein distance divided by the reference's standard deviation (at least 0.001)."""
+    from scipy import stats
+
     norm = max(float(np.std(reference)), 0.001)
     return float(stats.wasserstein_distance(reference, current) / norm)
 
 
 def jensen_shannon(reference: pd.Series, current: pd.Series) -> float:
     """Jensen–Shannon distance (natural log) between the category frequencies of the samples."""
+    from scipy.spatial import distance
+
     _, ref, cur = _counts(reference, current)
     return float(distance.jensenshannon(ref / ref.sum(), cur / cur.sum()))
 
